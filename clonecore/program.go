@@ -1,0 +1,211 @@
+package clonecore
+
+import (
+	"fmt"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// A Program is what a cloned child runs before it execs or exits: a flat list
+// of raw syscalls, built in Go by the parent and interpreted in the child by a
+// few hundred bytes of assembly (see trampoline_amd64.s). It is data, not
+// code: the child never runs Go.
+//
+// Each step holds a syscall number, six arguments, the errnos it tolerates,
+// the result slot it saves into, an optional expected result, and a label
+// naming why it is there ("mounts[2]: mount tmpfs on /dev"). An argument is
+// an immediate, the value of a saved result (an fd opened by an earlier step),
+// or an int32 loaded from memory (an fd pipe2 wrote into the arena).
+//
+// Three operations are not syscalls; they are the whole set, on every
+// architecture:
+//
+//	OpStore  *(uint64*)arg0 = arg1   hand a value (an fd, a pid) to the parent
+//	OpExitIf if arg0 != 0 { exit(arg1) }  end the task, e.g. the middle task of a double fork
+//	OpFail   fail with errno arg0    stop, report, exit (a check the parent compiled in)
+//
+// The layout of a step in memory (128 bytes, read by the trampolines):
+//
+//	 0 nr        syscall number, or OpStore/OpExitIf/OpFail
+//	 8 args[6]
+//	56 kinds     2 bits per argument: 0 immediate, 1 result slot, 2 int32 at address
+//	64 tolerate  [3]uint64, bit e set: errno e is not a failure (the result is -e)
+//	88 save      result slot, or -1
+//	96 flags     bit 0: the result must equal expect
+//	104 expect
+//	112 reserved [2]uint64
+type Program struct {
+	arena   *Arena
+	steps   []step
+	labels  []string
+	nslots  int
+	explain []string
+	results uintptr // the saved results, once sealed
+}
+
+type step struct {
+	nr       uint64
+	args     [6]uint64
+	kinds    uint64
+	tolerate [3]uint64
+	save     int64
+	flags    uint64
+	expect   int64
+	_        [2]uint64
+}
+
+const stepSize = 128
+
+func init() {
+	if unsafe.Sizeof(step{}) != stepSize {
+		panic("clonecore: step layout does not match the trampoline")
+	}
+}
+
+// The operations that are not syscalls. Syscall numbers are far below.
+const (
+	OpStore  = 1 << 20
+	OpExitIf = 1<<20 + 1
+	OpFail   = 1<<20 + 2
+)
+
+// Argument kinds, 2 bits each in step.kinds.
+const (
+	argImm   = 0
+	argSlot  = 1
+	argInt32 = 2
+)
+
+// Arg is one argument of a step.
+type Arg struct {
+	kind uint8
+	v    uint64
+}
+
+// Imm is an immediate argument: a number, a flag set or an address in the arena.
+func Imm[T ~int | ~int32 | ~int64 | ~uint | ~uint32 | ~uint64 | ~uintptr](v T) Arg {
+	return Arg{argImm, uint64(v)}
+}
+
+// Slot is a result saved by an earlier step.
+type Slot int
+
+// Value is an argument that takes the value saved in the slot when the step runs.
+func (s Slot) Value() Arg { return Arg{argSlot, uint64(s)} }
+
+// Int32At is an argument that takes the int32 at address p when the step runs
+// (pipe2 and socketpair write their fds as int32s).
+func Int32At(p uintptr) Arg { return Arg{argInt32, uint64(p)} }
+
+// NoSlot means a step's result is not kept.
+const NoSlot Slot = -1
+
+// A StepOption changes a step as it is added.
+type StepOption func(*step)
+
+// Tolerate makes the given errnos not count as failures (EEXIST for mkdir).
+// The step's saved result is then -errno.
+func Tolerate(errnos ...unix.Errno) StepOption {
+	return func(s *step) {
+		for _, e := range errnos {
+			if e > 0 && e < 192 {
+				s.tolerate[e/64] |= 1 << (e % 64)
+			}
+		}
+	}
+}
+
+// Expect makes any result other than v a failure, reported with errno 0 and
+// the result (a read that must return exactly one byte).
+func Expect(v int64) StepOption {
+	return func(s *step) { s.flags |= 1; s.expect = v }
+}
+
+// SaveTo keeps the result in slot s.
+func SaveTo(slot Slot) StepOption { return func(st *step) { st.save = int64(slot) } }
+
+// NewProgram starts a program whose strings and buffers live in arena.
+func NewProgram(arena *Arena) *Program {
+	return &Program{arena: arena}
+}
+
+// Arena is where the program's data lives.
+func (p *Program) Arena() *Arena { return p.arena }
+
+// NewSlot reserves a result slot.
+func (p *Program) NewSlot() Slot {
+	p.nslots++
+	return Slot(p.nslots - 1)
+}
+
+// Len is the number of steps.
+func (p *Program) Len() int { return len(p.steps) }
+
+// Label returns the label of step i.
+func (p *Program) Label(i int) string {
+	if i < 0 || i >= len(p.labels) {
+		return fmt.Sprintf("step %d", i)
+	}
+	return p.labels[i]
+}
+
+// Add appends a step: syscall nr with up to six arguments. label names the
+// step's source; explain is the strace-like rendering of the call, for --explain.
+func (p *Program) Add(label, explain string, nr uintptr, args []Arg, opts ...StepOption) {
+	if len(args) > 6 {
+		panic(fmt.Sprintf("clonecore: %s: %d arguments, a syscall takes at most 6", label, len(args)))
+	}
+	s := step{nr: uint64(nr), save: -1}
+	for i, a := range args {
+		s.args[i] = a.v
+		s.kinds |= uint64(a.kind) << (2 * i)
+	}
+	for _, o := range opts {
+		o(&s)
+	}
+	p.steps = append(p.steps, s)
+	p.labels = append(p.labels, label)
+	p.explain = append(p.explain, explain)
+}
+
+// Explain renders the program one step a line: index, call, and the label.
+func (p *Program) Explain() string {
+	var b strings.Builder
+	for i := range p.steps {
+		fmt.Fprintf(&b, "%3d  %-60s # %s\n", i, p.explain[i], p.labels[i])
+	}
+	return b.String()
+}
+
+// Steps returns the explain line and label of each step.
+func (p *Program) Steps() (calls, labels []string) { return p.explain, p.labels }
+
+// seal copies the steps and a results array into the arena and returns
+// their addresses. After seal the program must not change.
+func (p *Program) seal() (steps, results uintptr, err error) {
+	n := len(p.steps) * stepSize
+	if n == 0 {
+		n = stepSize
+	}
+	steps, err = p.arena.Alloc(n)
+	if err != nil {
+		return 0, 0, err
+	}
+	for i := range p.steps {
+		src := unsafe.Slice((*byte)(unsafe.Pointer(&p.steps[i])), stepSize)
+		copy(p.arena.Slice(steps+uintptr(i*stepSize), stepSize), src)
+	}
+	results, err = p.arena.Alloc(8 * (p.nslots + 1))
+	p.results = results
+	return steps, results, err
+}
+
+// Result is the value a started program saved in slot s (0 before it ran).
+func (p *Program) Result(s Slot) int64 {
+	if p.results == 0 || s < 0 || int(s) >= p.nslots {
+		return 0
+	}
+	return int64(p.arena.Load64(p.results + uintptr(8*s)))
+}

@@ -1,0 +1,397 @@
+package clonecore
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// rawClone3 and rawClone are the trampolines' parent side: they make the
+// syscall and return the child's TID or the errno. In the child they never
+// return: it jumps to childMain with the block's address in a register.
+//
+//go:noescape
+func rawClone3(args unsafe.Pointer, size uintptr, block uintptr) (pid uintptr, errno uintptr)
+
+//go:noescape
+func rawClone(flags, stack, ptid, ctid, tls, block uintptr) (pid uintptr, errno uintptr)
+
+// cloneArgs is struct clone_args of linux/sched.h (CLONE_ARGS_SIZE_VER2).
+type cloneArgs struct {
+	flags      uint64
+	pidfd      uint64
+	childTID   uint64
+	parentTID  uint64
+	exitSignal uint64
+	stack      uint64
+	stackSize  uint64
+	tls        uint64
+	setTID     uint64
+	setTIDSize uint64
+	cgroup     uint64
+}
+
+// noClone3 is set once clone3 answers ENOSYS; from then on minirun uses clone.
+var noClone3 atomic.Bool
+
+// Kernel names an assembly worker kernel a child can run instead of a program.
+type Kernel int
+
+// The worker kernels.
+const (
+	// KernelWork records the worker's identity and TLS, increments a shared
+	// counter, sums its part of an array, and holds until released if asked.
+	KernelWork Kernel = modeWork
+	// KernelOverflow walks down its stack until the guard page stops it.
+	KernelOverflow Kernel = modeOverflow
+)
+
+// Options say how to start one task.
+type Options struct {
+	// Flags are the clone flags asked for. The core adds what it needs to
+	// observe a child that shares its address space (see Task.Added).
+	Flags Flags
+	// ExitSignal is sent to the parent when a task outside minirun's thread
+	// group ends; 0 means SIGCHLD. Threads get none, as the kernel requires.
+	ExitSignal unix.Signal
+	// CgroupFD is a cgroup2 directory for CLONE_INTO_CGROUP.
+	CgroupFD int
+}
+
+// A Task is a started child.
+//
+// How the parent learns that the child is done with the memory it was given
+// (block, stack, program) and whether its program failed:
+//
+//	parent                                        child (signals blocked)
+//	  clone3(flags|PARENT_SETTID|CHILD_CLEARTID) --> childMain(block)
+//	  tid word = TID, set by the kernel              runs its program or worker kernel
+//	  FUTEX_WAIT while tid word != 0                 on failure: block.step, .errno, .value,
+//	        :                                                    then .status = failed; exit
+//	        :  <-- the kernel zeroes the tid word --  execve or exit
+//	  read block.status                               and wakes the futex
+//
+// The kernel clears the word only in an address space that is shared, so
+// for a child without CLONE_VM the parent instead reads an O_CLOEXEC pipe
+// whose write end only the child keeps: EOF means exec'd or exited (what
+// syscall.forkExec does). The block is MAP_SHARED, so the report reaches the
+// parent either way. A child that shares the fd table but not the address
+// space is observed by waiting (without reaping) for it to exit.
+type Task struct {
+	TID   int
+	PidFD int // -1 unless CLONE_PIDFD was asked for
+	// Flags are the flags given to the kernel; Added is the part of them
+	// the clone core added.
+	Flags, Added Flags
+	// Syscall is "clone3", or "clone" where the kernel lacks clone3.
+	Syscall string
+
+	block  uintptr
+	arena  *Arena
+	prog   *Program
+	stacks *Stacks  // owned by the task, freed once joined
+	eof    *os.File // children without CLONE_VM or CLONE_FILES: the exec pipe
+	joined bool
+	err    error
+}
+
+// StepError is a child program's failing step.
+type StepError struct {
+	Index int
+	Label string
+	Errno unix.Errno // 0 when the step returned an unexpected result
+	Value int64
+}
+
+func (e *StepError) Error() string {
+	if e.Errno == 0 {
+		return fmt.Sprintf("%s: unexpected result %d", e.Label, e.Value)
+	}
+	return fmt.Sprintf("%s: %v", e.Label, Advice(e.Errno))
+}
+
+// Unwrap returns the errno, so errors.Is(err, unix.ENOENT) works.
+func (e *StepError) Unwrap() error {
+	if e.Errno == 0 {
+		return nil
+	}
+	return e.Errno
+}
+
+// Start clones one child that runs program p on a stack of its own, with all
+// signals blocked. The stack is freed by Join.
+func Start(p *Program, o Options) (*Task, error) {
+	return StartAs(UseProbe, p, o)
+}
+
+// StartAs is Start for a given use: UseProcess refuses flags a container
+// process must not have.
+func StartAs(u Use, p *Program, o Options) (*Task, error) {
+	if err := o.Flags.Validate(u); err != nil {
+		return nil, err
+	}
+	steps, results, err := p.seal()
+	if err != nil {
+		return nil, err
+	}
+	block, err := p.arena.Alloc(blockSize)
+	if err != nil {
+		return nil, err
+	}
+	p.arena.Store64(block+offMode, modeProgram)
+	p.arena.Store64(block+offSteps, uint64(steps))
+	p.arena.Store64(block+offNsteps, uint64(len(p.steps)))
+	p.arena.Store64(block+offResults, uint64(results))
+	st, err := NewStacks(1, 32<<10)
+	if err != nil {
+		return nil, err
+	}
+	t, err := clone(o, p.arena, block, st, 0)
+	if err != nil {
+		st.Free()
+		return nil, err
+	}
+	t.prog, t.stacks = p, st
+	return t, nil
+}
+
+// StartKernel clones one child that runs worker kernel k, with its block at
+// block (BlockSize bytes of arena; worker fields from WorkerOffset) and its
+// stack and TLS in slot i of stacks, which the caller frees after Join.
+func StartKernel(k Kernel, arena *Arena, block uintptr, stacks *Stacks, i int, o Options) (*Task, error) {
+	if err := o.Flags.Validate(UseWorker); err != nil {
+		return nil, err
+	}
+	if k == KernelOverflow && o.Flags&(SIGHAND|THREAD) != 0 {
+		return nil, &FlagError{o.Flags, "the overflow kernel dies of SIGSEGV, and the kernel resets a fatal signal's handler to default in the table it shares: it must not share minirun's signal handlers"}
+	}
+	arena.Store64(block+offMode, uint64(k))
+	return clone(o, arena, block, stacks, i)
+}
+
+// Sizes of a child block: worker fields start at WorkerOffset.
+const (
+	BlockSize    = blockSize
+	WorkerOffset = offWorker
+)
+
+// clone starts a child at block on slot i of stacks.
+func clone(o Options, arena *Arena, block uintptr, stacks *Stacks, i int) (*Task, error) {
+	flags := o.Flags
+	var added Flags
+	if flags&VM != 0 {
+		// A child in minirun's address space needs its own thread pointer
+		// (rule 4) and a TID word the kernel clears when it lets go (rule 6).
+		added = (SETTLS | PARENT_SETTID | CHILD_CLEARTID) &^ flags
+	}
+	flags |= added
+	sig := uint64(o.ExitSignal)
+	if flags&THREAD != 0 {
+		sig = 0
+	} else if sig == 0 {
+		sig = uint64(unix.SIGCHLD)
+	}
+	tidAddr := block + offTID
+	arena.Store64(tidAddr, 0)
+	arena.Store64(block+offPidFD, ^uint64(0))
+	arena.Store64(block+offStatus, statusRunning)
+
+	var pr, pw *os.File
+	if flags&(VM|FILES) == 0 {
+		var err error
+		if pr, pw, err = os.Pipe(); err != nil { // O_CLOEXEC
+			return nil, fmt.Errorf("exec pipe: %w", err)
+		}
+		// A child that copies the fd table must not copy an fd some other
+		// goroutine has opened but not yet marked close-on-exec.
+		syscall.ForkLock.Lock()
+	}
+
+	args := cloneArgs{
+		flags:      uint64(flags),
+		exitSignal: sig,
+		stack:      uint64(stacks.Lo(i)),
+		stackSize:  uint64(stacks.Top(i) - stacks.Lo(i)),
+		tls:        uint64(stacks.TCB(i)),
+	}
+	if flags&(PARENT_SETTID|CHILD_CLEARTID) != 0 {
+		args.parentTID, args.childTID = uint64(tidAddr), uint64(tidAddr)
+	}
+	if flags&PIDFD != 0 {
+		args.pidfd = uint64(block + offPidFD)
+	}
+	if flags&INTO_CGROUP != 0 {
+		args.cgroup = uint64(o.CgroupFD)
+	}
+
+	name := "clone3"
+	runtime.LockOSThread()
+	all := unix.Sigset_t{Val: [16]uint64{^uint64(0)}}
+	var old unix.Sigset_t
+	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
+	var pid, errno uintptr
+	if !noClone3.Load() {
+		pid, errno = rawClone3(unsafe.Pointer(&args), unsafe.Sizeof(args), block)
+		if errno == uintptr(unix.ENOSYS) {
+			noClone3.Store(true)
+		}
+	}
+	if noClone3.Load() {
+		name = "clone"
+		if legacy := flags & (NEWTIME | CLEAR_SIGHAND | INTO_CGROUP | PIDFD); legacy != 0 {
+			pid, errno = 0, uintptr(unix.ENOSYS)
+		} else {
+			pid, errno = rawClone(uintptr(flags)|uintptr(sig), uintptr(args.stack+args.stackSize),
+				uintptr(args.parentTID), uintptr(args.childTID), uintptr(args.tls), block)
+		}
+	}
+	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	runtime.UnlockOSThread()
+	if pw != nil {
+		syscall.ForkLock.Unlock()
+		pw.Close()
+	}
+	if errno != 0 {
+		if pr != nil {
+			pr.Close()
+		}
+		return nil, &CloneError{Syscall: name, Flags: flags, Errno: unix.Errno(errno)}
+	}
+	t := &Task{TID: int(pid), PidFD: -1, Flags: flags, Added: added, Syscall: name, block: block, arena: arena, eof: pr}
+	if flags&PIDFD != 0 {
+		t.PidFD = int(int32(arena.Load64(block + offPidFD)))
+	}
+	return t, nil
+}
+
+// CloneError is a clone the kernel refused.
+type CloneError struct {
+	Syscall string
+	Flags   Flags
+	Errno   unix.Errno
+}
+
+func (e *CloneError) Error() string {
+	return fmt.Sprintf("%s(%s): %v", e.Syscall, e.Flags, Advice(e.Errno))
+}
+
+func (e *CloneError) Unwrap() error { return e.Errno }
+
+// Advice turns an errno from clone or a setup step into words a user can act on.
+func Advice(e unix.Errno) string {
+	switch e {
+	case unix.EPERM:
+		return "operation not permitted (new namespaces other than a user namespace need CAP_SYS_ADMIN; unprivileged, add a user namespace)"
+	case unix.EAGAIN:
+		return "resource temporarily unavailable (too many tasks: see RLIMIT_NPROC and /proc/sys/kernel/threads-max)"
+	case unix.ENOSPC:
+		return "no space left on device (a namespace limit in /proc/sys/user/max_*_namespaces is reached)"
+	case unix.EUSERS:
+		return "too many users (user namespaces nest at most 32 deep)"
+	case unix.ENOSYS:
+		return "function not implemented (this kernel lacks clone3, which these flags need)"
+	}
+	return e.Error()
+}
+
+// Join waits until the child has finished with its memory (exec'd or
+// exited) and returns its program's failure, if any. It does not reap a
+// child outside minirun's thread group: see Reap.
+func (t *Task) Join() error {
+	if t.joined {
+		return t.err
+	}
+	switch {
+	case t.Flags&VM != 0:
+		t.waitTIDWord()
+	case t.eof != nil:
+		io.Copy(io.Discard, t.eof)
+		t.eof.Close()
+	default:
+		// Shares the fd table but not memory: wait for it to exit, and
+		// leave it for Reap.
+		var info unix.Siginfo
+		for {
+			err := unix.Waitid(unix.P_PID, t.TID, &info, unix.WEXITED|unix.WNOWAIT|unix.WALL, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+	}
+	t.joined = true
+	switch t.arena.Load64(t.block + offStatus) {
+	case statusFailed:
+		i := int(t.arena.Load64(t.block + offStep))
+		label := fmt.Sprintf("step %d", i)
+		if t.prog != nil {
+			label = t.prog.Label(i)
+		}
+		t.err = &StepError{Index: i, Label: label, Errno: unix.Errno(t.arena.Load64(t.block + offErrno)), Value: int64(t.arena.Load64(t.block + offValue))}
+	}
+	if t.stacks != nil {
+		t.stacks.Free()
+		t.stacks = nil
+	}
+	return t.err
+}
+
+// Done reports whether the program ran to its end (rather than exec'ing or
+// failing). Valid after Join.
+func (t *Task) Done() bool { return t.arena.Load64(t.block+offStatus) == statusDone }
+
+// waitTIDWord waits, runtime-aware, until the kernel zeroes the TID word.
+// The wait is a shared FUTEX_WAIT: the kernel's wake at exit is shared, and
+// a private wait slept past it on the prototype (rule 6).
+func (t *Task) waitTIDWord() {
+	w := t.arena.u32(t.block + offTID)
+	for {
+		v := atomic.LoadUint32(w)
+		if v == 0 {
+			return
+		}
+		unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(w)), futexWait, uintptr(v), 0, 0, 0)
+	}
+}
+
+// Reap waits for a child outside minirun's thread group to exit and returns
+// its wait status. Threads need no reaping.
+func (t *Task) Reap() (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	if t.Flags&THREAD != 0 {
+		return ws, nil
+	}
+	for {
+		_, err := unix.Wait4(t.TID, &ws, unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if t.PidFD >= 0 {
+			unix.Close(t.PidFD)
+			t.PidFD = -1
+		}
+		return ws, err
+	}
+}
+
+// Block is the address of the task's child block.
+func (t *Task) Block() uintptr { return t.block }
+
+// futex(2) operations, shared (no FUTEX_PRIVATE_FLAG).
+const (
+	futexWait = 0
+	futexWake = 1
+)
+
+// FutexWake wakes every waiter on the uint32 at p (an arena address).
+func (a *Arena) FutexWake(p uintptr) {
+	unix.Syscall6(unix.SYS_FUTEX, uintptr(unsafe.Pointer(a.u32(p))), futexWake, 1<<31-1, 0, 0, 0)
+}
+
+// Store32 writes the uint32 at p atomically.
+func (a *Arena) Store32(p uintptr, v uint32) { atomic.StoreUint32(a.u32(p), v) }
