@@ -1,0 +1,36 @@
+# minirun: a container runtime and task lab built on one clone core.
+GO      ?= go
+BIN     := bin/minirun
+COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.commit=$(COMMIT)
+export CGO_ENABLED = 0
+
+.PHONY: all build test bench demo lint clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/minirun
+
+# The whole suite. Tests that need root skip with a reason when not root.
+test: build lint
+	$(GO) test -count=1 -timeout 20m ./...
+
+# Benchmarks against the named peers, in one run on this machine.
+bench: build
+	bench/threads.sh
+	bench/run.sh
+
+# The main job on embedded defaults: no downloads, no hand-made rootfs.
+demo: build
+	scripts/demo.sh $(BIN)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+	GOARCH=arm64 $(GO) vet ./...
+	GOARCH=arm64 $(GO) build -o /dev/null ./...
+
+clean:
+	rm -rf bin bench/out

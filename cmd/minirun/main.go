@@ -1,0 +1,89 @@
+// Command minirun is a container runtime and task lab: it runs OCI
+// containers and starts threads and probe tasks through one clone core.
+//
+// main.go builds the urfave/cli App from the commands the other files of
+// this folder register, and prints a failure once, prefixed "minirun:".
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Set at link time by the Makefile.
+var (
+	version = "0.1.0-dev"
+	commit  = "unknown"
+)
+
+// specVersion is the runtime-spec version minirun implements.
+const specVersion = "1.3.0"
+
+var commands []*cli.Command
+
+// register adds a command to the App; each command's file calls it from init.
+func register(c *cli.Command) { commands = append(commands, c) }
+
+// exitError carries an exit status other than 1 (2 for bad input).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks bad input: exit status 2, nothing started.
+func usageError(format string, a ...any) error {
+	return &exitError{2, fmt.Errorf(format, a...)}
+}
+
+// exitStatus is a status to exit with, without a message (a container's own).
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func newApp() *cli.App {
+	sort.Slice(commands, func(i, j int) bool { return commands[i].Name < commands[j].Name })
+	app := &cli.App{
+		Name:                 "minirun",
+		Usage:                "a container runtime and task lab built on one clone core",
+		Version:              version,
+		Commands:             commands,
+		EnableBashCompletion: true,
+		HideHelpCommand:      true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // main prints errors once
+		OnUsageError: func(c *cli.Context, err error, isSub bool) error {
+			return &exitError{2, err}
+		},
+	}
+	cli.VersionPrinter = func(c *cli.Context) {
+		fmt.Fprintf(c.App.Writer, "minirun version %s\ncommit: %s\nspec: %s\n", version, commit, specVersion)
+	}
+	return app
+}
+
+func main() {
+	os.Exit(run(os.Args))
+}
+
+func run(args []string) int {
+	err := newApp().Run(args)
+	if err == nil {
+		return 0
+	}
+	var st exitStatus
+	if errors.As(err, &st) {
+		return int(st)
+	}
+	fmt.Fprintf(os.Stderr, "minirun: %v\n", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
