@@ -77,10 +77,14 @@ type Options struct {
 //	        :  <-- the kernel zeroes the tid word --  execve or exit
 //	  read block.status                               and wakes the futex
 //
-// The kernel clears the word only in an address space that is shared, so
-// for a child without CLONE_VM the parent instead reads an O_CLOEXEC pipe
-// whose write end only the child keeps: EOF means exec'd or exited (what
-// syscall.forkExec does). The block is MAP_SHARED, so the report reaches the
+// The kernel clears the word only in an address space that is shared. So a
+// child with a file table of its own is watched instead through an O_CLOEXEC
+// pipe whose write end only the child (and any task it forks) keeps: EOF
+// means every holder exec'd or exited (what syscall.forkExec does), and the
+// kernel drops the old address space before it closes the files, so the
+// stack is free by then. That covers children without CLONE_VM and the
+// double fork a PID-namespace join needs; the TID word serves threads, which
+// share the file table. The block is MAP_SHARED, so the report reaches the
 // parent either way. A child that shares the fd table but not the address
 // space is observed by waiting (without reaping) for it to exit.
 type Task struct {
@@ -203,7 +207,7 @@ func clone(o Options, arena *Arena, block uintptr, stacks *Stacks, i int) (*Task
 	arena.Store64(block+offStatus, statusRunning)
 
 	var pr, pw *os.File
-	if flags&(VM|FILES) == 0 {
+	if flags&FILES == 0 {
 		var err error
 		if pr, pw, err = os.Pipe(); err != nil { // O_CLOEXEC
 			return nil, fmt.Errorf("exec pipe: %w", err)
@@ -308,11 +312,11 @@ func (t *Task) Join() error {
 		return t.err
 	}
 	switch {
-	case t.Flags&VM != 0:
-		t.waitTIDWord()
 	case t.eof != nil:
 		io.Copy(io.Discard, t.eof)
 		t.eof.Close()
+	case t.Flags&VM != 0:
+		t.waitTIDWord()
 	default:
 		// Shares the fd table but not memory: wait for it to exit, and
 		// leave it for Reap.
