@@ -1,0 +1,322 @@
+// The clone trampoline for arm64: the only code a cloned child runs before it
+// execs or exits. It is trampoline_amd64.s said again for arm64, label for
+// label, with the same block layout (child.go), step layout (program.go),
+// worker fields (worker.go) and the same three operations. It is assembly
+// because the child has no Go runtime: no g, no m, no stack that can grow, no
+// signal handling (DESIGN.md, "Why the child never runs Go"). The models are
+// the runtime's clone (runtime/sys_linux_arm64.s) and
+// syscall.forkAndExecInChild1; like them it passes everything to the child
+// in registers and never touches the parent's frame in the child.
+//
+// A syscall on arm64 takes its number in R8 and its arguments in R0..R5, and
+// returns in R0; the kernel keeps every other register. So the child keeps
+// its state in R19..R23, which no step disturbs:
+//
+//	R19  the child block (child.go gives its layout)
+//	R20  the current step
+//	R21  the results array
+//	R22  the current step's index
+//	R23  the resolved arguments of the current step: 48 bytes at the
+//	     bottom of a 64-byte area carved off the child's stack
+//	RSP  the child's own stack, from Stacks, 16-byte aligned as arm64
+//	     requires of any access through SP
+//
+// R26 (closure context), R27 (the assembler's temporary), R28 (g), R29 (frame
+// pointer) and R30 (link register) are left alone, except that R28 is zeroed.
+//
+// Unlike amd64, arm64 may let other observers see stores in another order
+// than they were made. Wherever the parent decides what to read from a word
+// the child writes (status, phase), the child puts a DMB ISH before that
+// word, so everything written before it is visible first; and a DMB ISH
+// before exit, so the report is visible before the kernel clears the TID
+// word the parent waits on.
+
+#include "textflag.h"
+
+#define SYS_exit	93
+#define SYS_gettid	178
+#define SYS_getpid	172
+#define SYS_futex	98
+#define SYS_prlimit64	261
+#define SYS_clone	220
+#define SYS_clone3	435
+
+// DMB ISH: order memory accesses within the inner shareable domain, which
+// holds every CPU that can run the parent.
+#define BARRIER	DMB	$0xb
+
+// func rawClone3(args uintptr, size uintptr, block uintptr) (pid uintptr, errno uintptr)
+TEXT ·rawClone3(SB),NOSPLIT,$0-40
+	MOVD	args+0(FP), R0
+	MOVD	size+8(FP), R1
+	MOVD	block+16(FP), R19	// kept by the kernel for the child; Go has no callee-saved registers to spoil
+	MOVD	$SYS_clone3, R8
+	SVC
+	CBZ	R0, child
+	CMN	$4095, R0	// R0 in [-4095, -1] sets the carry: an errno
+	BCC	ok3
+	MOVD	$-1, R1
+	MOVD	R1, pid+24(FP)
+	NEG	R0, R0
+	MOVD	R0, errno+32(FP)
+	RET
+ok3:
+	MOVD	R0, pid+24(FP)
+	MOVD	ZR, errno+32(FP)
+	RET
+child:
+	B	childMain<>(SB)
+
+// func rawClone(flags, stack, ptid, ctid, tls, block uintptr) (pid uintptr, errno uintptr)
+// The legacy entry. The Go side passes amd64's order (flags, stack, ptid,
+// ctid, tls); arm64's clone(2) takes (flags, stack, ptid, tls, ctid), so
+// ctid and tls swap registers here.
+TEXT ·rawClone(SB),NOSPLIT,$0-64
+	MOVD	flags+0(FP), R0
+	MOVD	stack+8(FP), R1
+	MOVD	ptid+16(FP), R2
+	MOVD	tls+32(FP), R3
+	MOVD	ctid+24(FP), R4
+	MOVD	block+40(FP), R19
+	MOVD	$SYS_clone, R8
+	SVC
+	CBZ	R0, child
+	CMN	$4095, R0
+	BCC	ok
+	MOVD	$-1, R1
+	MOVD	R1, pid+48(FP)
+	NEG	R0, R0
+	MOVD	R0, errno+56(FP)
+	RET
+ok:
+	MOVD	R0, pid+48(FP)
+	MOVD	ZR, errno+56(FP)
+	RET
+child:
+	B	childMain<>(SB)
+
+// childMain runs in the child on its own stack with R19 = the child block.
+TEXT childMain<>(SB),NOSPLIT|NOFRAME,$0
+	MOVD	ZR, g		// Go's g register (R28): this task has none
+	SUB	$64, RSP	// room for the resolved arguments; keeps RSP 16-aligned
+	MOVD	RSP, R23
+	MOVD	0(R19), R0	// mode
+	CMP	$1, R0
+	BEQ	work
+	CMP	$2, R0
+	BEQ	overflow
+
+	// The program interpreter.
+	MOVD	ZR, R22
+	MOVD	48(R19), R20
+	MOVD	64(R19), R21
+next:
+	MOVD	56(R19), R0	// nsteps
+	CMP	R0, R22
+	BHS	done		// index >= nsteps, unsigned
+	// Resolve the six arguments into 0..40(R23).
+	MOVD	ZR, R3		// argument index
+	MOVD	56(R20), R2	// kinds, 2 bits an argument
+	ADD	$8, R20, R4	// &args[0]
+arg:
+	MOVD	(R4)(R3<<3), R0
+	AND	$3, R2, R1
+	CMP	$1, R1
+	BNE	notslot
+	MOVD	(R21)(R0<<3), R0	// a saved result
+	B	store
+notslot:
+	CMP	$2, R1
+	BNE	store
+	MOVW	(R0), R0	// an int32 in memory, sign-extended (LDRSW)
+store:
+	MOVD	R0, (R23)(R3<<3)
+	LSR	$2, R2, R2
+	ADD	$1, R3, R3
+	CMP	$6, R3
+	BLT	arg
+
+	MOVD	0(R20), R8	// syscall number or operation
+	CMP	$0x100000, R8
+	BHS	operation
+	MOVD	0(R23), R0
+	MOVD	8(R23), R1
+	MOVD	16(R23), R2
+	MOVD	24(R23), R3
+	MOVD	32(R23), R4
+	MOVD	40(R23), R5
+	SVC
+	// A step that forks (clone without CLONE_VM) continues here in both
+	// tasks, the new one with R0 = 0 and a copy of this stack.
+	CMN	$4095, R0
+	BCC	success
+	NEG	R0, R1		// errno
+	CMP	$192, R1
+	BHS	fail
+	LSR	$6, R1, R2
+	ADD	$64, R20, R4	// &tolerate[0]
+	MOVD	(R4)(R2<<3), R4	// tolerate[errno/64]
+	LSR	R1, R4, R4	// by errno%64 (the shift count is taken mod 64)
+	TBZ	$0, R4, fail
+	B	save		// tolerated: the saved result is -errno
+success:
+	MOVD	96(R20), R1
+	TBZ	$0, R1, save	// no expected result
+	MOVD	104(R20), R1
+	CMP	R1, R0
+	BEQ	save
+	MOVD	ZR, R1		// errno 0: an unexpected result
+	B	fail
+save:
+	MOVD	88(R20), R2
+	CMP	$0, R2
+	BLT	advance
+	MOVD	R0, (R21)(R2<<3)
+advance:
+	ADD	$1, R22, R22
+	ADD	$128, R20, R20
+	B	next
+
+operation:
+	CMP	$0x100000, R8	// OpStore
+	BNE	notstore
+	MOVD	0(R23), R1
+	MOVD	8(R23), R2
+	MOVD	R2, (R1)
+	MOVD	ZR, R0
+	B	save
+notstore:
+	MOVD	$0x100001, R1	// OpExitIf
+	CMP	R1, R8
+	BNE	notexitif
+	MOVD	0(R23), R0
+	CBZ	R0, save	// the saved result is 0
+	MOVD	8(R23), R0
+	MOVD	$SYS_exit, R8
+	SVC
+	BRK
+notexitif:
+	MOVD	0(R23), R1	// OpFail, or an operation this trampoline does not know
+	MOVD	ZR, R0
+	// fall through
+
+// fail: step R22 failed with errno R1 and raw result R0.
+fail:
+	MOVD	R22, 16(R19)
+	MOVD	R1, 24(R19)
+	MOVD	R0, 32(R19)
+	BARRIER			// step, errno, value before status
+	MOVD	$2, R0
+	MOVD	R0, 8(R19)	// statusFailed, stored last
+	BARRIER			// the report before the kernel clears the TID word
+	MOVD	$127, R0
+	MOVD	$SYS_exit, R8	// exit, not exit_group: this task may be a thread of minirun
+	SVC
+	BRK
+
+done:
+	BARRIER			// every OpStore before status
+	MOVD	$1, R0
+	MOVD	R0, 8(R19)	// statusDone
+	BARRIER
+	MOVD	ZR, R0
+	MOVD	$SYS_exit, R8
+	SVC
+	BRK
+
+// The worker kernel. Worker fields of the block (worker.go names them):
+// 80 counter address, 88 iterations, 96 array address, 104 lo, 112 hi,
+// 120 hold word address; results: 128 tid, 136 pid, 144 TLS value,
+// 152 TLS self, 160 sp, 168 sum, 184 phase.
+work:
+	MRS	TPIDR_EL0, R1	// the thread pointer CLONE_SETTLS gave this task
+	MOVD	8(R1), R0	// the worker's own value, read through its TLS register
+	MOVD	R0, 144(R19)
+	MOVD	0(R1), R0	// the TCB's self pointer
+	MOVD	R0, 152(R19)
+	MOVD	RSP, R0
+	MOVD	R0, 160(R19)
+	MOVD	$SYS_gettid, R8
+	SVC
+	MOVD	R0, 128(R19)
+	MOVD	$SYS_getpid, R8
+	SVC
+	MOVD	R0, 136(R19)
+	BARRIER			// identity before phase 1
+	MOVD	$1, R0
+	MOVD	R0, 184(R19)
+	MOVD	80(R19), R1
+	MOVD	88(R19), R2
+	CBZ	R2, sum
+increment:
+	// An atomic increment that every ARMv8.0 core has: load-acquire
+	// exclusive, add, store-release exclusive; another CPU's write in
+	// between makes the store fail (R4 != 0) and the add is retried.
+	LDAXR	(R1), R3
+	ADD	$1, R3, R3
+	STLXR	R3, (R1), R4
+	CBNZ	R4, increment
+	SUBS	$1, R2, R2
+	BNE	increment
+sum:
+	MOVD	96(R19), R1
+	MOVD	104(R19), R2
+	MOVD	112(R19), R3
+	MOVD	ZR, R0
+sumloop:
+	CMP	R3, R2
+	BHS	summed		// lo >= hi, unsigned
+	MOVD	(R1)(R2<<3), R4
+	ADD	R4, R0, R0
+	ADD	$1, R2, R2
+	B	sumloop
+summed:
+	MOVD	R0, 168(R19)
+	BARRIER			// sum before phase 2
+	MOVD	$2, R0
+	MOVD	R0, 184(R19)
+	// Hold until the parent sets the hold word, so that it can see the
+	// workers alive in /proc. FUTEX_WAIT (shared: the parent's wake is
+	// keyed on the page, whoever maps it).
+	MOVD	120(R19), R9
+	CBZ	R9, workdone
+hold:
+	LDARW	(R9), R1	// load-acquire: what the parent wrote before releasing is seen after
+	CBNZ	R1, workdone
+	MOVD	R9, R0
+	MOVD	ZR, R1		// FUTEX_WAIT
+	MOVD	ZR, R2		// while the word is 0
+	MOVD	ZR, R3		// no timeout
+	MOVD	$SYS_futex, R8
+	SVC
+	B	hold
+workdone:
+	BARRIER
+	MOVD	$3, R0
+	MOVD	R0, 184(R19)
+	BARRIER			// phase 3 before the kernel clears the TID word
+	MOVD	ZR, R0
+	MOVD	$SYS_exit, R8
+	SVC
+	BRK
+
+// The overflow kernel: no core dump (its address space may be minirun's),
+// then walk down the stack 256 bytes at a time, recording each depth reached,
+// until the guard page stops it with SIGSEGV. 176 holds the lowest address
+// written; 192..207 are the zero rlimit.
+overflow:
+	MOVD	ZR, R0		// this process
+	MOVD	$4, R1		// RLIMIT_CORE
+	ADD	$192, R19, R2	// {0, 0}
+	MOVD	ZR, R3
+	MOVD	$SYS_prlimit64, R8
+	SVC
+	BARRIER
+	MOVD	$1, R0
+	MOVD	R0, 184(R19)
+deeper:
+	SUB	$256, RSP	// 256 keeps RSP 16-aligned
+	MOVD	ZR, 0(RSP)
+	MOVD	RSP, R0
+	MOVD	R0, 176(R19)
+	B	deeper
