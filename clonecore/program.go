@@ -170,6 +170,14 @@ func (p *Program) Add(label, explain string, nr uintptr, args []Arg, opts ...Ste
 	p.explain = append(p.explain, explain)
 }
 
+// Annotate appends text to the listing line of the last step added (the
+// name of the fd it returns, say).
+func (p *Program) Annotate(suffix string) {
+	if n := len(p.explain); n > 0 {
+		p.explain[n-1] += suffix
+	}
+}
+
 // Explain renders the program one step a line: index, call, and the label.
 func (p *Program) Explain() string {
 	var b strings.Builder

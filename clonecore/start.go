@@ -117,7 +117,7 @@ func (e *StepError) Error() string {
 	if e.Errno == 0 {
 		return fmt.Sprintf("%s: unexpected result %d", e.Label, e.Value)
 	}
-	return fmt.Sprintf("%s: %v", e.Label, Advice(e.Errno))
+	return fmt.Sprintf("%s: %v", e.Label, e.Errno)
 }
 
 // Unwrap returns the errno, so errors.Is(err, unix.ENOENT) works.

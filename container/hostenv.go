@@ -1,0 +1,89 @@
+package container
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/minirun/minirun/specs"
+)
+
+// HostEnv gathers the facts about this machine that specs.Compile needs.
+func HostEnv(b *specs.Bundle) specs.CompileEnv {
+	env := specs.CompileEnv{
+		BundleDir: b.Dir,
+		Rootfs:    b.RootFS,
+		IsFile: func(p string) bool {
+			st, err := os.Stat(p)
+			return err == nil && !st.IsDir()
+		},
+		LastCap:  lastCap(),
+		Rootless: os.Geteuid() != 0,
+	}
+	env.CgroupUnified, env.CgroupHierarchies = cgroupLayout()
+	return env
+}
+
+// lastCap reads the highest capability number the kernel knows.
+func lastCap() int {
+	data, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return 40
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 40
+	}
+	return n
+}
+
+// cgroupLayout reads /proc/self/mountinfo for the cgroup mounts below
+// /sys/fs/cgroup: unified is true when /sys/fs/cgroup itself is cgroup2.
+func cgroupLayout() (unified bool, hierarchies []specs.CgroupHierarchy) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, nil
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, f := range fields {
+			if f == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || sep+3 >= len(fields) || len(fields) < 5 {
+			continue
+		}
+		mnt, fstype, superOpts := fields[4], fields[sep+1], fields[sep+3]
+		if fstype != "cgroup" && fstype != "cgroup2" {
+			continue
+		}
+		if mnt == "/sys/fs/cgroup" && fstype == "cgroup2" {
+			return true, nil
+		}
+		rel, err := filepath.Rel("/sys/fs/cgroup", mnt)
+		if err != nil || strings.HasPrefix(rel, "..") || strings.Contains(rel, "/") {
+			continue
+		}
+		h := specs.CgroupHierarchy{Dir: rel, FSType: fstype}
+		if fstype == "cgroup" {
+			var keep []string
+			for _, o := range strings.Split(superOpts, ",") {
+				if o == "rw" || o == "ro" {
+					continue
+				}
+				keep = append(keep, o)
+			}
+			h.Options = strings.Join(keep, ",")
+		}
+		hierarchies = append(hierarchies, h)
+	}
+	return false, hierarchies
+}

@@ -1,0 +1,185 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/specs"
+)
+
+// RunOptions say how to run a container in the foreground.
+type RunOptions struct {
+	// NoPivot uses MS_MOVE and chroot instead of pivot_root.
+	NoPivot bool
+	// PreserveFDs passes fds 3 … 3+PreserveFDs-1 to the process.
+	PreserveFDs int
+}
+
+// ForwardedSignals are passed on to the container's process, as runc run does.
+var ForwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+
+// Compile validates b and compiles it with this host's facts.
+func Compile(b *specs.Bundle, o RunOptions) (*specs.Plan, error) {
+	if err := b.Validate(specs.ValidateOptions{CheckFS: true}); err != nil {
+		return nil, err
+	}
+	env := HostEnv(b)
+	env.NoPivot = o.NoPivot
+	env.PreserveFDs = o.PreserveFDs
+	env.DieWithParent = true
+	return specs.Compile(b.Spec, env)
+}
+
+// Run runs the container of bundle b in the foreground: stdio passes
+// through, signals are forwarded, and the return value is the process's
+// exit status (128+N when a signal N killed it).
+func Run(b *specs.Bundle, o RunOptions) (int, error) {
+	plan, err := Compile(b, o)
+	if err != nil {
+		return 0, err
+	}
+	defer plan.Free()
+	// Catch the forwarded signals from now on, so that a ^C during setup
+	// is not lost (nor kills minirun before it has cleaned up).
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, ForwardedSignals...)
+	defer signal.Stop(sigs)
+
+	p, err := start(plan)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		select {
+		case s := <-sigs:
+			unix.Kill(p.pid, s.(unix.Signal))
+		case ws := <-p.exited:
+			return exitCode(ws), nil
+		}
+	}
+}
+
+// process is a started container process.
+type process struct {
+	pid    int
+	exited chan unix.WaitStatus
+}
+
+// start clones the child, plays the parent's part of the protocol and
+// returns once the container's process runs its own program. On any
+// failure the child is killed and reaped.
+func start(plan *specs.Plan) (*process, error) {
+	var closeAfter []*os.File
+	defer func() {
+		for _, f := range closeAfter {
+			f.Close()
+		}
+	}()
+	var syncW *os.File
+	if plan.SyncFD != 0 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("sync pipe: %w", err)
+		}
+		plan.Arena.Store32(plan.SyncFD, uint32(r.Fd()))
+		closeAfter = append(closeAfter, r, w)
+		syncW = w
+	}
+	for i, j := range plan.Joins {
+		f, err := os.OpenFile(j.Path, os.O_RDONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%s: open %s namespace: %w", j.Field(), j.Type, unwrapPath(err))
+		}
+		closeAfter = append(closeAfter, f)
+		plan.Arena.Store32(plan.JoinFDs[i], uint32(f.Fd()))
+	}
+
+	task, err := clonecore.StartAs(clonecore.UseProcess, plan.Program, clonecore.Options{Flags: plan.Flags})
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*process, error) {
+		unix.Kill(task.TID, unix.SIGKILL)
+		task.Join()
+		task.Reap()
+		if plan.DoubleFork {
+			if gc := int(plan.Arena.Load64(plan.GrandchildTID)); gc > 0 {
+				unix.Kill(gc, unix.SIGKILL)
+				var ws unix.WaitStatus
+				unix.Wait4(gc, &ws, 0, nil)
+			}
+		}
+		return nil, err
+	}
+	if plan.UserNS {
+		if err := writeIDMaps(task.TID, plan); err != nil {
+			return fail(err)
+		}
+	}
+	if syncW != nil {
+		if _, err := syncW.Write([]byte{1}); err != nil {
+			return fail(fmt.Errorf("release the container's process: %w", err))
+		}
+	}
+	if err := task.Join(); err != nil {
+		return fail(err)
+	}
+	pid := task.TID
+	if plan.DoubleFork {
+		// The middle task has exited; the process is its sibling, a child
+		// of minirun's through CLONE_PARENT.
+		task.Reap()
+		pid = int(int32(plan.Arena.Load64(plan.GrandchildTID)))
+	}
+	p := &process{pid: pid, exited: make(chan unix.WaitStatus, 1)}
+	go func() {
+		var ws unix.WaitStatus
+		for {
+			_, err := unix.Wait4(pid, &ws, 0, nil)
+			if err != unix.EINTR {
+				break
+			}
+		}
+		p.exited <- ws
+	}()
+	return p, nil
+}
+
+// writeIDMaps writes the child's uid_map, setgroups and gid_map.
+func writeIDMaps(pid int, plan *specs.Plan) error {
+	dir := "/proc/" + strconv.Itoa(pid) + "/"
+	if err := os.WriteFile(dir+"uid_map", []byte(plan.UIDMap), 0); err != nil {
+		return fmt.Errorf("linux.uidMappings: write %s: %w", dir+"uid_map", unwrapPath(err))
+	}
+	if plan.SetgroupsDeny {
+		if err := os.WriteFile(dir+"setgroups", []byte("deny"), 0); err != nil {
+			return fmt.Errorf("linux.gidMappings: write %s: %w", dir+"setgroups", unwrapPath(err))
+		}
+	}
+	if err := os.WriteFile(dir+"gid_map", []byte(plan.GIDMap), 0); err != nil {
+		return fmt.Errorf("linux.gidMappings: write %s: %w", dir+"gid_map", unwrapPath(err))
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// exitCode is the shell's convention: the status, or 128+N for signal N.
+func exitCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}

@@ -1,0 +1,355 @@
+package specs
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/namespaces"
+)
+
+// CompileEnv holds the facts about the host that a compile needs, so that
+// Compile itself does no I/O and can be tested anywhere (HostEnv gathers
+// them on the running machine).
+type CompileEnv struct {
+	// BundleDir resolves relative bind-mount sources.
+	BundleDir string
+	// Rootfs is root.path made absolute.
+	Rootfs string
+	// IsFile says whether a bind mount's source is a file (its destination
+	// is then created as a file, not a directory).
+	IsFile func(path string) bool
+	// LastCap is /proc/sys/kernel/cap_last_cap: the bounding set is
+	// cleared of every capability up to it that the spec does not keep.
+	LastCap int
+	// CgroupUnified is true on a cgroup2-only host; otherwise
+	// CgroupHierarchies lists what is mounted under /sys/fs/cgroup.
+	CgroupUnified     bool
+	CgroupHierarchies []CgroupHierarchy
+	// NoPivot moves the rootfs onto / and chroots instead of pivot_root
+	// (for a rootfs on a ramfs, where pivot_root is refused).
+	NoPivot bool
+	// DieWithParent keeps PR_SET_PDEATHSIG across the exec (minirun run).
+	DieWithParent bool
+	// Rootless is set when minirun runs without privilege: an
+	// unprivileged gid_map needs setgroups denied first.
+	Rootless bool
+	// PreserveFDs passes fds 3 … 3+PreserveFDs-1 to the process.
+	PreserveFDs int
+}
+
+// CgroupHierarchy is one cgroup mount of the host below /sys/fs/cgroup.
+type CgroupHierarchy struct {
+	Dir     string // below /sys/fs/cgroup: "memory", "cpu,cpuacct", "unified"
+	FSType  string // "cgroup" or "cgroup2"
+	Options string // the controllers (v1), e.g. "cpu,cpuacct" or "none,name=systemd"
+}
+
+// Plan is a compiled container: what the parent passes to clone, the child
+// program, and the parent's part of the protocol.
+//
+// The protocol, when the program has a sync step:
+//
+//	parent                                     child (new namespaces)
+//	  opens namespace paths, writes their
+//	  fd numbers into JoinFDs, the sync
+//	  pipe's read end into SyncFD
+//	  clone3(Flags) ------------------------>  setns(JoinFDs…), [double fork]
+//	  writes uid_map, setgroups, gid_map       read(SyncFD, 1) … waits
+//	  places the task in its cgroup                 :
+//	  write(sync, 1) ----------------------->  mounts, pivot_root, identity,
+//	                                           capabilities, execve
+//	  EOF on the exec pipe: exec'd, or the
+//	  block names the failing step
+type Plan struct {
+	Flags   clonecore.Flags
+	Program *clonecore.Program
+	Arena   *clonecore.Arena
+	// Joins are the namespaces entered by path; the parent opens each and
+	// stores the fd number (int32) at the matching JoinFDs word.
+	Joins   []namespaces.Join
+	JoinFDs []uintptr
+	// SyncFD is the arena word for the read end of the sync pipe; 0 when
+	// the child need not wait for the parent.
+	SyncFD uintptr
+	// UserNS is set when the clone makes a user namespace; the parent
+	// writes UIDMap and GIDMap (and "deny" to setgroups when
+	// SetgroupsDeny) before releasing the child.
+	UserNS         bool
+	UIDMap, GIDMap string
+	SetgroupsDeny  bool
+	// DoubleFork is set when a PID namespace is joined: the cloned task
+	// forks (with CLONE_PARENT, so minirun is the parent) and exits; the
+	// container's process is the grandchild, whose TID (in minirun's PID
+	// namespace) is left at GrandchildTID.
+	DoubleFork    bool
+	GrandchildTID uintptr
+}
+
+// Free releases the arena. Call it after the child has exec'd or exited.
+func (p *Plan) Free() {
+	if p != nil {
+		p.Arena.Free()
+	}
+}
+
+// Explain renders the plan as the listing --explain prints.
+func (p *Plan) Explain() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "clone3(flags=%s, exit_signal=SIGCHLD)\n", p.Flags)
+	if p.UserNS {
+		fmt.Fprintf(&b, "parent: write /proc/PID/uid_map %q\n", p.UIDMap)
+		if p.SetgroupsDeny {
+			fmt.Fprintf(&b, "parent: write /proc/PID/setgroups \"deny\"\n")
+		}
+		fmt.Fprintf(&b, "parent: write /proc/PID/gid_map %q\n", p.GIDMap)
+	}
+	if p.SyncFD != 0 {
+		fmt.Fprintf(&b, "parent: release the child (write 1 byte to the sync pipe)\n")
+	}
+	fmt.Fprintf(&b, "child program, %d steps:\n", p.Program.Len())
+	b.WriteString(p.Program.Explain())
+	return b.String()
+}
+
+type compiler struct {
+	s    *rspec.Spec
+	env  CompileEnv
+	b    *builder
+	plan *Plan
+}
+
+// Compile turns a validated spec into a Plan. It is a pure function of the
+// spec and env (the arena it fills is its only side effect), so golden tests
+// need neither root nor a rootfs.
+func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
+	if s.Process == nil || len(s.Process.Args) == 0 {
+		return nil, fmt.Errorf("process.args: must name a program to run")
+	}
+	arena, err := clonecore.NewArena(256 << 10)
+	if err != nil {
+		return nil, err
+	}
+	c := &compiler{s: s, env: env, b: newBuilder(arena), plan: &Plan{Arena: arena, Program: nil}}
+	c.plan.Program = c.b.p
+	defer func() {
+		if err != nil {
+			arena.Free()
+			plan = nil
+		}
+	}()
+	var nsList []rspec.LinuxNamespace
+	if s.Linux != nil {
+		nsList = s.Linux.Namespaces
+	}
+	newNS, joins := namespaces.Plan(nsList)
+	c.plan.Flags = newNS | clonecore.CLEAR_SIGHAND
+	c.plan.Joins = joins
+
+	c.lifeline()
+	userJoin := c.joinNamespaces()
+	if !userJoin {
+		// Sharing minirun's address space spares copying its page tables
+		// (the child execs soon); setns into a user namespace refuses a
+		// task whose memory is shared, so a user-namespace join forks.
+		c.plan.Flags |= clonecore.VM
+	}
+	c.userNamespace(newNS)
+	c.b.simple("minirun: device nodes and directories get exactly the modes asked for", unix.SYS_UMASK, "umask", []string{"0"}, 0)
+	if newNS&clonecore.NEWNS != 0 || c.joinsMount() {
+		c.filesystem()
+	}
+	c.process()
+	if c.b.err != nil {
+		return nil, c.b.err
+	}
+	return c.plan, nil
+}
+
+func (c *compiler) joinsMount() bool {
+	for _, j := range c.plan.Joins {
+		if j.Flag == clonecore.NEWNS {
+			return true
+		}
+	}
+	return false
+}
+
+// lifeline makes the child die with minirun while it is being set up, so a
+// killed minirun leaves no half-made container behind.
+func (c *compiler) lifeline() {
+	c.b.prctl("minirun: die with minirun during setup", "PR_SET_PDEATHSIG", unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), "SIGKILL")
+}
+
+// joinNamespaces enters every namespace given by path, in namespaces.Plan's
+// order, and reports whether a user namespace is among them.
+func (c *compiler) joinNamespaces() (userJoin bool) {
+	for _, j := range c.plan.Joins {
+		w, err := c.b.a.Alloc(8)
+		if err != nil && c.b.err == nil {
+			c.b.err = err
+		}
+		c.plan.JoinFDs = append(c.plan.JoinFDs, w)
+		label := fmt.Sprintf("%s: join the %s namespace at %s", j.Field(), j.Type, j.Path)
+		f := wordFD(w, "fd<"+j.Path+">")
+		c.b.call(label, unix.SYS_SETNS, "setns", []string{f.name, j.Flag.String()}, []clonecore.Arg{f.arg, clonecore.Imm(uintptr(j.Flag))})
+		if j.Flag == clonecore.NEWUSER {
+			userJoin = true
+		}
+		if j.Flag == clonecore.NEWPID {
+			c.plan.DoubleFork = true
+		}
+	}
+	if c.plan.DoubleFork {
+		// setns(CLONE_NEWPID) changes only the namespace of children to
+		// come: fork once more. CLONE_PARENT makes minirun the new task's
+		// parent, so it reaps the container's process itself; the middle
+		// task exits at once.
+		tid, _ := c.b.a.Alloc(8)
+		c.plan.GrandchildTID = tid
+		flags := uintptr(unix.CLONE_PARENT | unix.CLONE_PARENT_SETTID | uintptr(unix.SIGCHLD))
+		res := c.b.p.NewSlot()
+		c.b.call("linux.namespaces: enter the joined PID namespace (fork)", unix.SYS_CLONE, "clone",
+			[]string{"CLONE_PARENT|CLONE_PARENT_SETTID|SIGCHLD", "NULL", "&grandchild_tid", "NULL", "0"},
+			// clone(flags, stack, parent_tid, …): the same first three on
+			// every architecture.
+			[]clonecore.Arg{clonecore.Imm(flags), clonecore.Imm(0), clonecore.Imm(tid), clonecore.Imm(0), clonecore.Imm(0)},
+			clonecore.SaveTo(res))
+		c.b.call("linux.namespaces: the middle task of the double fork exits", clonecore.OpExitIf, "exit_if", []string{"pid != 0", "0"},
+			[]clonecore.Arg{res.Value(), clonecore.Imm(0)})
+	}
+	return userJoin
+}
+
+// userNamespace adds the wait for the parent's id maps, and becomes root in
+// the new namespace when its maps give it one.
+func (c *compiler) userNamespace(newNS clonecore.Flags) {
+	if newNS&clonecore.NEWUSER == 0 {
+		return
+	}
+	l := c.s.Linux
+	c.plan.UserNS = true
+	c.plan.UIDMap = namespaces.FormatIDMap(l.UIDMappings)
+	c.plan.GIDMap = namespaces.FormatIDMap(l.GIDMappings)
+	c.plan.SetgroupsDeny = c.env.Rootless
+	c.syncStep("linux.uidMappings: wait for the parent to write the id maps")
+	if maps(l.GIDMappings, 0) {
+		c.b.simple("linux.gidMappings: become gid 0 of the new user namespace", unix.SYS_SETRESGID, "setresgid", []string{"0", "0", "0"}, 0, 0, 0)
+	}
+	if maps(l.UIDMappings, 0) {
+		c.b.simple("linux.uidMappings: become uid 0 of the new user namespace", unix.SYS_SETRESUID, "setresuid", []string{"0", "0", "0"}, 0, 0, 0)
+	}
+}
+
+func maps(m []rspec.LinuxIDMapping, id uint32) bool {
+	for _, e := range m {
+		if id >= e.ContainerID && id-e.ContainerID < e.Size {
+			return true
+		}
+	}
+	return false
+}
+
+// syncStep makes the child wait until the parent writes one byte.
+func (c *compiler) syncStep(label string) {
+	if c.plan.SyncFD == 0 {
+		w, err := c.b.a.Alloc(8)
+		if err != nil && c.b.err == nil {
+			c.b.err = err
+		}
+		c.plan.SyncFD = w
+	}
+	buf, _ := c.b.a.Alloc(8)
+	f := wordFD(c.plan.SyncFD, "fd<sync>")
+	c.b.call(label, unix.SYS_READ, "read", []string{f.name, "buf", "1"},
+		[]clonecore.Arg{f.arg, clonecore.Imm(buf), clonecore.Imm(1)}, clonecore.Expect(1))
+}
+
+// filesystem builds the container's mount namespace: propagation, the
+// rootfs bind, every mount, /dev, pivot_root, masked and read-only paths.
+func (c *compiler) filesystem() {
+	s := c.s
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	propShown := "rslave"
+	if s.Linux != nil && s.Linux.RootfsPropagation != "" {
+		prop = ParseMountOptions([]string{s.Linux.RootfsPropagation}).Propagation
+		propShown = s.Linux.RootfsPropagation
+	}
+	c.b.mount("linux.rootfsPropagation: "+propShown+" (mounts made here do not reach the host)", "", "/", "", prop, "")
+	rootfs := c.env.Rootfs
+	c.b.mount("root.path: bind the rootfs onto itself, so it is a mount pivot_root can use", rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, "")
+	root := c.b.newFD("rootfs")
+	c.b.openat("root.path: open the rootfs; every mount resolves inside it", atFDCWD, rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, root)
+	r := rootDirs{root: c.b.slotFD(root)}
+	c.mounts(r)
+	c.devices(r)
+	c.pivot(r)
+	c.maskAndReadonly()
+}
+
+// pivot makes the rootfs the root: pivot_root(".", ".") stacks the old root
+// on top of the new one, and a lazy unmount takes it away (no directory to
+// put it in is needed).
+func (c *compiler) pivot(r rootDirs) {
+	if c.env.NoPivot {
+		c.b.call("--no-pivot: enter the rootfs", unix.SYS_FCHDIR, "fchdir", []string{r.root.name}, []clonecore.Arg{r.root.arg})
+		c.b.mount("--no-pivot: move the rootfs onto /", ".", "/", "", unix.MS_MOVE, "")
+		c.b.simple("--no-pivot: chroot into it", unix.SYS_CHROOT, "chroot", []string{q(".")}, c.b.str("."))
+	} else {
+		c.b.call("root.path: pivot_root into the rootfs", unix.SYS_FCHDIR, "fchdir", []string{r.root.name}, []clonecore.Arg{r.root.arg})
+		c.b.simple("root.path: pivot_root into the rootfs", unix.SYS_PIVOT_ROOT, "pivot_root", []string{q("."), q(".")}, c.b.str("."), c.b.str("."))
+		c.b.simple("root.path: detach the old root", unix.SYS_UMOUNT2, "umount2", []string{q("."), "MNT_DETACH"}, c.b.str("."), unix.MNT_DETACH)
+	}
+	c.b.close("root.path", r.root)
+	c.b.simple("root.path: start at the new root", unix.SYS_CHDIR, "chdir", []string{q("/")}, c.b.str("/"))
+}
+
+// maskAndReadonly applies linux.maskedPaths, linux.readonlyPaths and
+// root.readonly, after pivot_root, when "/" is the container's root and no
+// path can lead outside it.
+func (c *compiler) maskAndReadonly() {
+	l := c.s.Linux
+	if l != nil {
+		for i, p := range l.MaskedPaths {
+			label := fmt.Sprintf("linux.maskedPaths[%d]: mask %s", i, p)
+			// A directory gets an empty read-only tmpfs, a file /dev/null;
+			// trying both in this order needs no test of which it is: each
+			// fails with ENOTDIR where it does not fit.
+			c.b.mount(label, "tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k",
+				clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))
+			c.b.mount(label, "/dev/null", p, "", unix.MS_BIND, "", clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))
+		}
+		for i, p := range l.ReadonlyPaths {
+			label := fmt.Sprintf("linux.readonlyPaths[%d]: %s read-only", i, p)
+			c.b.mount(label, p, p, "", unix.MS_BIND|unix.MS_REC, "", clonecore.Tolerate(unix.ENOENT))
+			c.setattr(label, p, unix.AT_RECURSIVE, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC,
+				clonecore.Tolerate(unix.ENOENT))
+		}
+	}
+	if c.s.Root != nil && c.s.Root.Readonly {
+		c.setattr("root.readonly: the root mount read-only", "/", 0, unix.MOUNT_ATTR_RDONLY)
+	}
+}
+
+// setattr sets mount attributes on the mount at path p.
+func (c *compiler) setattr(label, p string, at uint64, set uint64, opts ...clonecore.StepOption) {
+	attr := c.b.words(set, 0, 0, 0)
+	shown := "0"
+	if at&unix.AT_RECURSIVE != 0 {
+		shown = "AT_RECURSIVE"
+	}
+	c.b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{"AT_FDCWD", q(p), shown,
+		fmt.Sprintf("{attr_set=%s}", flagString(set, attrNames)), "32"},
+		[]clonecore.Arg{clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str(p)), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)}, opts...)
+}
+
+// sysctlPath turns net.ipv4.ip_forward into /proc/sys/net/ipv4/ip_forward.
+func sysctlPath(key string) string {
+	return "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,316 @@
+package specs
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/clonecore"
+)
+
+// mountPlan is a mount's options sorted the way the new mount API takes
+// them: per-mount attributes for fsmount/mount_setattr, superblock flags and
+// filesystem data for fsconfig, propagation, and the recursive attributes
+// ("rro", "rnosuid"…) applied to the whole tree afterwards.
+type mountPlan struct {
+	bind, recursive  bool
+	attrSet, attrClr uint64 // MOUNT_ATTR_*
+	propagation      uint64 // MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE
+	recPropagation   bool
+	sbFlags          []string
+	data             []string // key or key=value
+	recSet, recClr   uint64   // MOUNT_ATTR_* with AT_RECURSIVE
+}
+
+// msToAttr pairs mount(2) flags with their mount attributes.
+var msToAttr = []struct {
+	ms   uintptr
+	attr uint64
+}{
+	{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY}, {unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+	{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+	{unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME}, {unix.MS_NOSYMFOLLOW, unix.MOUNT_ATTR_NOSYMFOLLOW},
+}
+
+// msToSB pairs mount(2) flags that belong to the superblock with the flag
+// names fsconfig takes for them.
+var msToSB = []struct {
+	ms   uintptr
+	name string
+}{
+	{unix.MS_SYNCHRONOUS, "sync"}, {unix.MS_DIRSYNC, "dirsync"}, {unix.MS_LAZYTIME, "lazytime"},
+	{unix.MS_SILENT, "silent"}, {unix.MS_MANDLOCK, "mand"}, {unix.MS_I_VERSION, "iversion"},
+}
+
+// planMount turns ParseMountOptions' result into a mountPlan.
+func planMount(typ string, opts []string) mountPlan {
+	o := ParseMountOptions(opts)
+	m := mountPlan{
+		bind:           typ == "bind" || o.Flags&unix.MS_BIND != 0,
+		recursive:      o.Flags&unix.MS_REC != 0,
+		propagation:    uint64(o.Propagation &^ unix.MS_REC),
+		recPropagation: o.Propagation&unix.MS_REC != 0,
+		recSet:         o.AttrSet,
+		recClr:         o.AttrClr,
+	}
+	for _, f := range msToAttr {
+		if o.Flags&f.ms != 0 {
+			m.attrSet |= f.attr
+		} else if o.Cleared&f.ms != 0 {
+			m.attrClr |= f.attr
+		}
+	}
+	switch {
+	case o.Flags&unix.MS_NOATIME != 0:
+		m.attrSet, m.attrClr = m.attrSet|unix.MOUNT_ATTR_NOATIME, m.attrClr|unix.MOUNT_ATTR__ATIME
+	case o.Flags&unix.MS_STRICTATIME != 0:
+		m.attrSet, m.attrClr = m.attrSet|unix.MOUNT_ATTR_STRICTATIME, m.attrClr|unix.MOUNT_ATTR__ATIME
+	case o.Flags&unix.MS_RELATIME != 0 || o.Cleared&(unix.MS_NOATIME|unix.MS_STRICTATIME) != 0:
+		m.attrClr |= unix.MOUNT_ATTR__ATIME // relatime is the 0 of the atime field
+	}
+	for _, f := range msToSB {
+		if o.Flags&f.ms != 0 {
+			m.sbFlags = append(m.sbFlags, f.name)
+		}
+	}
+	if o.Data != "" {
+		m.data = strings.Split(o.Data, ",")
+	}
+	return m
+}
+
+// dirs is where the compile keeps the fds of directories it opened.
+type rootDirs struct {
+	root fd // the rootfs, O_PATH
+}
+
+// mkdirAll creates every directory of rel (a clean path relative to the
+// rootfs) one component at a time, each resolved inside the rootfs with
+// openat2(RESOLVE_IN_ROOT), so a symlink in the image cannot lead outside
+// it. It returns the slot holding an O_PATH fd of rel itself.
+func (b *builder) mkdirAll(label string, r rootDirs, rel string) clonecore.Slot {
+	dir := r.root
+	parts := strings.Split(rel, "/")
+	var last clonecore.Slot = clonecore.NoSlot
+	for i, part := range parts {
+		if part == "" || part == "." {
+			continue
+		}
+		b.mkdirat(label, dir, part, 0o755)
+		s := b.newFD(path.Join(parts[:i+1]...))
+		b.openat2(label, r.root, path.Join(parts[:i+1]...), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, unix.RESOLVE_IN_ROOT, s)
+		if last != clonecore.NoSlot {
+			b.close(label, b.slotFD(last))
+		}
+		last = s
+		dir = b.slotFD(s)
+	}
+	return last
+}
+
+// target creates a mount's destination inside the rootfs — a directory, or
+// an empty file when a file is bind-mounted — and returns the slot of an
+// O_PATH fd of it for move_mount.
+func (b *builder) target(label string, r rootDirs, dest string, file bool) clonecore.Slot {
+	rel := strings.TrimPrefix(path.Clean(dest), "/")
+	if rel == "" {
+		s := b.newFD("/")
+		b.openat2(label, r.root, ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, unix.RESOLVE_IN_ROOT, s)
+		return s
+	}
+	if !file {
+		return b.mkdirAll(label, r, rel)
+	}
+	if parent := path.Dir(rel); parent != "." {
+		b.close(label, b.slotFD(b.mkdirAll(label, r, parent)))
+	}
+	made := b.newFD(rel)
+	b.openat2(label, r.root, rel, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644, unix.RESOLVE_IN_ROOT, made,
+		clonecore.Tolerate(unix.EISDIR, unix.ELOOP))
+	b.close(label, b.slotFD(made))
+	s := b.newFD(rel)
+	b.openat2(label, r.root, rel, unix.O_PATH|unix.O_CLOEXEC, 0, unix.RESOLVE_IN_ROOT, s)
+	return s
+}
+
+// bindMount clones the tree at source, sets its attributes and moves it onto
+// the target fd: open_tree + mount_setattr + move_mount.
+func (b *builder) bindMount(label string, source string, tgt clonecore.Slot, o mountPlan) {
+	flags := uint64(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+	shown := "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC"
+	if o.recursive {
+		flags |= unix.AT_RECURSIVE
+		shown += "|AT_RECURSIVE"
+	}
+	tree := b.newFD("tree")
+	b.call(label, unix.SYS_OPEN_TREE, "open_tree", []string{"AT_FDCWD", q(source), shown},
+		[]clonecore.Arg{clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(b.str(source)), clonecore.Imm(flags)}, clonecore.SaveTo(tree))
+	b.renameResult(tree)
+	if o.attrSet != 0 || o.attrClr != 0 {
+		at := uint64(unix.AT_EMPTY_PATH)
+		atShown := "AT_EMPTY_PATH"
+		if o.recursive {
+			at |= unix.AT_RECURSIVE
+			atShown += "|AT_RECURSIVE"
+		}
+		attr := b.words(o.attrSet, o.attrClr, 0, 0)
+		b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{b.names[tree], `""`, atShown,
+			fmt.Sprintf("{attr_set=%s, attr_clr=%s}", flagString(o.attrSet, attrNames), flagString(o.attrClr, attrNames)), "32"},
+			[]clonecore.Arg{tree.Value(), clonecore.Imm(b.str("")), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)})
+	}
+	b.moveMount(label, tree, tgt)
+	b.propagate(label, tree, o)
+	b.close(label, b.slotFD(tree))
+}
+
+// fsMount creates a new filesystem (fsopen, fsconfig, fsmount) and moves it
+// onto the target fd.
+func (b *builder) fsMount(label, fstype, source string, tgt clonecore.Slot, o mountPlan) {
+	fsfd := b.newFD(fstype)
+	b.call(label, unix.SYS_FSOPEN, "fsopen", []string{q(fstype), "FSOPEN_CLOEXEC"},
+		[]clonecore.Arg{clonecore.Imm(b.str(fstype)), clonecore.Imm(unix.FSOPEN_CLOEXEC)}, clonecore.SaveTo(fsfd))
+	b.renameResult(fsfd)
+	if source != "" {
+		b.fsconfig(label, fsfd, unix.FSCONFIG_SET_STRING, "source", source)
+	}
+	for _, f := range o.sbFlags {
+		b.fsconfig(label, fsfd, unix.FSCONFIG_SET_FLAG, f, "")
+	}
+	for _, d := range o.data {
+		for _, kv := range strings.Split(d, ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				b.fsconfig(label, fsfd, unix.FSCONFIG_SET_STRING, k, v)
+			} else if kv != "" {
+				b.fsconfig(label, fsfd, unix.FSCONFIG_SET_FLAG, kv, "")
+			}
+		}
+	}
+	b.fsconfig(label, fsfd, unix.FSCONFIG_CMD_CREATE, "", "")
+	mnt := b.newFD("mnt")
+	b.call(label, unix.SYS_FSMOUNT, "fsmount", []string{b.names[fsfd], "FSMOUNT_CLOEXEC", flagString(o.attrSet, attrNames)},
+		[]clonecore.Arg{fsfd.Value(), clonecore.Imm(unix.FSMOUNT_CLOEXEC), clonecore.Imm(o.attrSet)}, clonecore.SaveTo(mnt))
+	b.renameResult(mnt)
+	b.close(label, b.slotFD(fsfd))
+	b.moveMount(label, mnt, tgt)
+	b.propagate(label, mnt, o)
+	b.close(label, b.slotFD(mnt))
+}
+
+var fsconfigCmds = map[int]string{
+	unix.FSCONFIG_SET_FLAG:   "FSCONFIG_SET_FLAG",
+	unix.FSCONFIG_SET_STRING: "FSCONFIG_SET_STRING",
+	unix.FSCONFIG_CMD_CREATE: "FSCONFIG_CMD_CREATE",
+}
+
+func (b *builder) fsconfig(label string, fsfd clonecore.Slot, cmd int, key, value string) {
+	k, ks := clonecore.Imm(0), "NULL"
+	if key != "" {
+		k, ks = clonecore.Imm(b.str(key)), q(key)
+	}
+	v, vs := clonecore.Imm(0), "NULL"
+	if cmd == unix.FSCONFIG_SET_STRING {
+		v, vs = clonecore.Imm(b.str(value)), q(value)
+	}
+	b.call(label, unix.SYS_FSCONFIG, "fsconfig", []string{b.names[fsfd], fsconfigCmds[cmd], ks, vs, "0"},
+		[]clonecore.Arg{fsfd.Value(), clonecore.Imm(cmd), k, v, clonecore.Imm(0)})
+}
+
+func (b *builder) moveMount(label string, from, to clonecore.Slot) {
+	b.call(label, unix.SYS_MOVE_MOUNT, "move_mount", []string{b.names[from], `""`, b.names[to], `""`, "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH"},
+		[]clonecore.Arg{from.Value(), clonecore.Imm(b.str("")), to.Value(), clonecore.Imm(b.str("")),
+			clonecore.Imm(unix.MOVE_MOUNT_F_EMPTY_PATH | unix.MOVE_MOUNT_T_EMPTY_PATH)})
+}
+
+// propagate sets a mount's propagation type and its recursive attributes
+// ("rro", "rnosuid"…), once it is attached.
+func (b *builder) propagate(label string, mnt clonecore.Slot, o mountPlan) {
+	if o.recSet != 0 || o.recClr != 0 {
+		attr := b.words(o.recSet, o.recClr, 0, 0)
+		b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{b.names[mnt], `""`, "AT_EMPTY_PATH|AT_RECURSIVE",
+			fmt.Sprintf("{attr_set=%s, attr_clr=%s}", flagString(o.recSet, attrNames), flagString(o.recClr, attrNames)), "32"},
+			[]clonecore.Arg{mnt.Value(), clonecore.Imm(b.str("")), clonecore.Imm(unix.AT_EMPTY_PATH | unix.AT_RECURSIVE), clonecore.Imm(attr), clonecore.Imm(32)})
+	}
+	if o.propagation == 0 {
+		return
+	}
+	at, atShown := uint64(unix.AT_EMPTY_PATH), "AT_EMPTY_PATH"
+	if o.recPropagation {
+		at |= unix.AT_RECURSIVE
+		atShown += "|AT_RECURSIVE"
+	}
+	attr := b.words(0, 0, o.propagation, 0)
+	b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{b.names[mnt], `""`, atShown,
+		fmt.Sprintf("{propagation=%s}", flagString(o.propagation, mountFlagNames)), "32"},
+		[]clonecore.Arg{mnt.Value(), clonecore.Imm(b.str("")), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)})
+}
+
+// mounts compiles spec.mounts in order.
+func (c *compiler) mounts(r rootDirs) {
+	for i, m := range c.s.Mounts {
+		o := planMount(m.Type, m.Options)
+		typ := m.Type
+		what := typ
+		if o.bind {
+			what = "bind " + m.Source
+		}
+		label := fmt.Sprintf("mounts[%d]: %s on %s", i, what, m.Destination)
+		if typ == "cgroup" && !o.bind {
+			c.cgroupMount(label, r, m, o)
+			continue
+		}
+		source := m.Source
+		if o.bind && !path.IsAbs(source) {
+			source = path.Join(c.env.BundleDir, source)
+		}
+		file := false
+		if o.bind {
+			file = c.env.IsFile(source)
+		}
+		tgt := c.b.target(label, r, m.Destination, file)
+		if o.bind {
+			c.b.bindMount(label, source, tgt, o)
+		} else {
+			c.b.fsMount(label, typ, source, tgt, o)
+		}
+		c.b.close(label, c.b.slotFD(tgt))
+	}
+}
+
+// cgroupMount mounts the cgroup filesystem as the host has it: cgroup2 alone
+// on a unified host; on a v1 or hybrid host a tmpfs with one mount of each
+// hierarchy below it (what a container sees of /sys/fs/cgroup under runc).
+// With a new cgroup namespace each hierarchy shows the container's cgroup as
+// its root.
+func (c *compiler) cgroupMount(label string, r rootDirs, m rspec.Mount, o mountPlan) {
+	if c.env.CgroupUnified || len(c.env.CgroupHierarchies) == 0 {
+		tgt := c.b.target(label, r, m.Destination, false)
+		c.b.fsMount(label, "cgroup2", "cgroup", tgt, mountPlan{attrSet: o.attrSet, propagation: o.propagation, recPropagation: o.recPropagation})
+		c.b.close(label, c.b.slotFD(tgt))
+		return
+	}
+	tgt := c.b.target(label, r, m.Destination, false)
+	c.b.fsMount(label, "tmpfs", "tmpfs", tgt, mountPlan{attrSet: (o.attrSet &^ unix.MOUNT_ATTR_RDONLY) | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC, data: []string{"mode=755"}})
+	c.b.close(label, c.b.slotFD(tgt))
+	for _, h := range c.env.CgroupHierarchies {
+		dest := path.Join(m.Destination, h.Dir)
+		sub := c.b.target(label, r, dest, false)
+		ho := mountPlan{attrSet: o.attrSet | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+		if h.Options != "" {
+			ho.data = []string{h.Options}
+		}
+		c.b.fsMount(label, h.FSType, "cgroup", sub, ho)
+		c.b.close(label, c.b.slotFD(sub))
+	}
+	if o.attrSet&unix.MOUNT_ATTR_RDONLY != 0 {
+		// The tmpfs was writable so the hierarchies' directories could be
+		// made in it; now make it read-only like the rest.
+		top := c.b.target(label, r, m.Destination, false)
+		attr := c.b.words(unix.MOUNT_ATTR_RDONLY, 0, 0, 0)
+		c.b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{c.b.names[top], `""`, "AT_EMPTY_PATH", "{attr_set=MOUNT_ATTR_RDONLY}", "32"},
+			[]clonecore.Arg{top.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.AT_EMPTY_PATH), clonecore.Imm(attr), clonecore.Imm(32)})
+		c.b.close(label, c.b.slotFD(top))
+	}
+}

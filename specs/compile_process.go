@@ -1,0 +1,206 @@
+package specs
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/clonecore"
+)
+
+// defaultDevices are the nodes every container's /dev gets (runtime-spec,
+// "Default Devices").
+var defaultDevices = []rspec.LinuxDevice{
+	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3},
+	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5},
+	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7},
+	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8},
+	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9},
+	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0},
+}
+
+// defaultLinks are /dev's standard symlinks.
+var defaultLinks = [][2]string{
+	{"fd", "/proc/self/fd"},
+	{"stdin", "/proc/self/fd/0"},
+	{"stdout", "/proc/self/fd/1"},
+	{"stderr", "/proc/self/fd/2"},
+}
+
+// hasMount reports whether the spec mounts something at dest.
+func (c *compiler) hasMount(dest string) bool {
+	for _, m := range c.s.Mounts {
+		if path.Clean(m.Destination) == dest {
+			return true
+		}
+	}
+	return false
+}
+
+// inUserNS: device nodes cannot be made there (mknod needs CAP_MKNOD in the
+// initial user namespace); they are bind-mounted from the host instead.
+func (c *compiler) inUserNS() bool {
+	return c.plan.UserNS || c.plan.Flags&clonecore.VM == 0 && len(c.plan.Joins) > 0 && c.plan.Joins[0].Flag == clonecore.NEWUSER
+}
+
+// devices creates the default devices and symlinks when /dev is a mount of
+// the spec's, then linux.devices.
+func (c *compiler) devices(r rootDirs) {
+	var list []rspec.LinuxDevice
+	var labels []string
+	if c.hasMount("/dev") {
+		for _, d := range defaultDevices {
+			list = append(list, d)
+			labels = append(labels, "/dev: default device "+d.Path)
+		}
+	}
+	if c.s.Linux != nil {
+		for i, d := range c.s.Linux.Devices {
+			list = append(list, d)
+			labels = append(labels, fmt.Sprintf("linux.devices[%d]: %s", i, d.Path))
+		}
+	}
+	for i, d := range list {
+		c.device(labels[i], r, d)
+	}
+	if !c.hasMount("/dev") {
+		return
+	}
+	dev := c.b.mkdirAll("/dev: symlinks", r, "dev")
+	for _, l := range defaultLinks {
+		c.symlink("/dev: symlink "+l[0]+" -> "+l[1], l[1], dev, l[0])
+	}
+	if c.hasMount("/dev/pts") {
+		c.symlink("/dev: symlink ptmx -> pts/ptmx", "pts/ptmx", dev, "ptmx")
+	}
+	c.b.close("/dev", c.b.slotFD(dev))
+}
+
+func (c *compiler) symlink(label, target string, dir clonecore.Slot, name string) {
+	c.b.call(label, unix.SYS_SYMLINKAT, "symlinkat", []string{q(target), c.b.names[dir], q(name)},
+		[]clonecore.Arg{clonecore.Imm(c.b.str(target)), dir.Value(), clonecore.Imm(c.b.str(name))}, clonecore.Tolerate(unix.EEXIST))
+}
+
+func (c *compiler) device(label string, r rootDirs, d rspec.LinuxDevice) {
+	rel := strings.TrimPrefix(path.Clean(d.Path), "/")
+	if c.inUserNS() {
+		tgt := c.b.target(label, r, d.Path, true)
+		c.b.bindMount(label, d.Path, tgt, mountPlan{})
+		c.b.close(label, c.b.slotFD(tgt))
+		return
+	}
+	dir := c.b.mkdirAll(label, r, path.Dir(rel))
+	var dirFD fd
+	if dir == clonecore.NoSlot {
+		dirFD = r.root
+	} else {
+		dirFD = c.b.slotFD(dir)
+	}
+	name := path.Base(rel)
+	mode := uint64(0o666)
+	if d.FileMode != nil {
+		mode = uint64(d.FileMode.Perm())
+	}
+	typ, typShown := uint64(unix.S_IFCHR), "S_IFCHR"
+	switch d.Type {
+	case "b":
+		typ, typShown = unix.S_IFBLK, "S_IFBLK"
+	case "p":
+		typ, typShown = unix.S_IFIFO, "S_IFIFO"
+	}
+	devnum := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
+	c.b.call(label, unix.SYS_MKNODAT, "mknodat", []string{dirFD.name, q(name), fmt.Sprintf("%s|%#o", typShown, mode), fmt.Sprintf("makedev(%d, %d)", d.Major, d.Minor)},
+		[]clonecore.Arg{dirFD.arg, clonecore.Imm(c.b.str(name)), clonecore.Imm(typ | mode), clonecore.Imm(devnum)}, clonecore.Tolerate(unix.EEXIST))
+	if d.UID != nil || d.GID != nil {
+		uid, gid := ^uint64(0), ^uint64(0) // -1: leave as is
+		if d.UID != nil {
+			uid = uint64(*d.UID)
+		}
+		if d.GID != nil {
+			gid = uint64(*d.GID)
+		}
+		c.b.call(label, unix.SYS_FCHOWNAT, "fchownat", []string{dirFD.name, q(name), fmt.Sprint(int32(uid)), fmt.Sprint(int32(gid)), "AT_SYMLINK_NOFOLLOW"},
+			[]clonecore.Arg{dirFD.arg, clonecore.Imm(c.b.str(name)), clonecore.Imm(uint32(uid)), clonecore.Imm(uint32(gid)), clonecore.Imm(unix.AT_SYMLINK_NOFOLLOW)})
+	}
+	if dir != clonecore.NoSlot {
+		c.b.close(label, dirFD)
+	}
+}
+
+// process sets up everything of the process but its filesystem: names,
+// sysctls, limits, cwd, identity, capabilities, and finally execve.
+func (c *compiler) process() {
+	s, p := c.s, c.s.Process
+	if s.Hostname != "" {
+		c.b.simple("hostname", unix.SYS_SETHOSTNAME, "sethostname", []string{q(s.Hostname), itoa(len(s.Hostname))}, c.b.str(s.Hostname), uintptr(len(s.Hostname)))
+	}
+	if s.Domainname != "" {
+		c.b.simple("domainname", unix.SYS_SETDOMAINNAME, "setdomainname", []string{q(s.Domainname), itoa(len(s.Domainname))}, c.b.str(s.Domainname), uintptr(len(s.Domainname)))
+	}
+	if s.Linux != nil {
+		for _, k := range sortedKeys(s.Linux.Sysctl) {
+			c.writeFile(fmt.Sprintf("linux.sysctl[%q]", k), sysctlPath(k), s.Linux.Sysctl[k])
+		}
+	}
+	if p.OOMScoreAdj != nil {
+		c.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", itoa(*p.OOMScoreAdj))
+	}
+	for i, rl := range p.Rlimits {
+		res, ok := RlimitByName(rl.Type)
+		if !ok {
+			continue // Validate reports it
+		}
+		lim := c.b.words(rl.Soft, rl.Hard)
+		c.b.call(fmt.Sprintf("process.rlimits[%d]: %s", i, rl.Type), unix.SYS_PRLIMIT64, "prlimit64",
+			[]string{"0", rl.Type, fmt.Sprintf("{cur=%d, max=%d}", rl.Soft, rl.Hard), "NULL"},
+			[]clonecore.Arg{clonecore.Imm(0), clonecore.Imm(res), clonecore.Imm(lim), clonecore.Imm(0)})
+	}
+	c.cwd()
+	c.identity()
+	umask := uint64(0o022)
+	if p.User.Umask != nil {
+		umask = uint64(*p.User.Umask)
+	}
+	c.b.simple("process.user.umask", unix.SYS_UMASK, "umask", []string{fmt.Sprintf("%#o", umask)}, uintptr(umask))
+	if p.NoNewPrivileges {
+		c.b.prctl("process.noNewPrivileges", "PR_SET_NO_NEW_PRIVS", unix.PR_SET_NO_NEW_PRIVS, 1, "1")
+	}
+	if !c.env.DieWithParent {
+		c.b.prctl("minirun: the container outlives minirun from here on", "PR_SET_PDEATHSIG", unix.PR_SET_PDEATHSIG, 0, "0")
+	}
+	first := 3 + c.env.PreserveFDs
+	c.b.simple("minirun: no fd of minirun's reaches the process (close-on-exec from fd "+itoa(first)+")", unix.SYS_CLOSE_RANGE, "close_range",
+		[]string{itoa(first), "~0U", "CLOSE_RANGE_CLOEXEC"}, uintptr(first), uintptr(^uint32(0)), unix.CLOSE_RANGE_CLOEXEC)
+	empty := c.b.words(0)
+	c.b.simple("minirun: unblock every signal for the process", unix.SYS_RT_SIGPROCMASK, "rt_sigprocmask", []string{"SIG_SETMASK", "[]", "NULL", "8"},
+		unix.SIG_SETMASK, empty, 0, 8)
+	c.exec()
+}
+
+func (c *compiler) writeFile(label, file, value string) {
+	f := c.b.newFD(file)
+	c.b.openat(label, atFDCWD, file, unix.O_WRONLY|unix.O_CLOEXEC, 0, f)
+	c.b.write(label, c.b.slotFD(f), value)
+	c.b.close(label, c.b.slotFD(f))
+}
+
+// cwd creates process.cwd if the image lacks it (as runc does) and enters it.
+func (c *compiler) cwd() {
+	cwd := path.Clean(c.s.Process.Cwd)
+	if cwd == "" || cwd == "." {
+		cwd = "/"
+	}
+	parts := strings.Split(strings.TrimPrefix(cwd, "/"), "/")
+	for i := range parts {
+		if parts[i] == "" {
+			continue
+		}
+		d := "/" + path.Join(parts[:i+1]...)
+		c.b.call("process.cwd: "+cwd, unix.SYS_MKDIRAT, "mkdirat", []string{"AT_FDCWD", q(d), "0755"},
+			[]clonecore.Arg{clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str(d)), clonecore.Imm(0o755)}, clonecore.Tolerate(unix.EEXIST))
+	}
+	c.b.simple("process.cwd: "+cwd, unix.SYS_CHDIR, "chdir", []string{q(cwd)}, c.b.str(cwd))
+}
