@@ -58,7 +58,8 @@ type Options struct {
 	// observe a child that shares its address space (see Task.Added).
 	Flags Flags
 	// ExitSignal is sent to the parent when a task outside minirun's thread
-	// group ends; 0 means SIGCHLD. Threads get none, as the kernel requires.
+	// group ends; 0 means SIGCHLD. Threads get none, as the kernel requires,
+	// and a CLONE_PARENT child signals minirun's parent with minirun's own.
 	ExitSignal unix.Signal
 	// CgroupFD is a cgroup2 directory for CLONE_INTO_CGROUP.
 	CgroupFD int
@@ -95,6 +96,10 @@ type Task struct {
 	Flags, Added Flags
 	// Syscall is "clone3", or "clone" where the kernel lacks clone3.
 	Syscall string
+	// StackLo and StackTop bound the stack the child started on, and TCB
+	// is the thread pointer CLONE_SETTLS gave it. The memory may be gone
+	// once the task is joined; the addresses stay, for reports.
+	StackLo, StackTop, TCB uintptr
 
 	block  uintptr
 	arena  *Arena
@@ -196,7 +201,9 @@ func clone(o Options, arena *Arena, block uintptr, stacks *Stacks, i int) (*Task
 	}
 	flags |= added
 	sig := uint64(o.ExitSignal)
-	if flags&THREAD != 0 {
+	if flags&(THREAD|PARENT) != 0 {
+		// clone3 refuses an exit signal with either: a thread has none,
+		// and a CLONE_PARENT child inherits minirun's own.
 		sig = 0
 	} else if sig == 0 {
 		sig = uint64(unix.SIGCHLD)
@@ -267,7 +274,8 @@ func clone(o Options, arena *Arena, block uintptr, stacks *Stacks, i int) (*Task
 		}
 		return nil, &CloneError{Syscall: name, Flags: flags, Errno: unix.Errno(errno)}
 	}
-	t := &Task{TID: int(pid), PidFD: -1, Flags: flags, Added: added, Syscall: name, block: block, arena: arena, eof: pr}
+	t := &Task{TID: int(pid), PidFD: -1, Flags: flags, Added: added, Syscall: name, block: block, arena: arena, eof: pr,
+		StackLo: stacks.Lo(i), StackTop: stacks.Top(i), TCB: stacks.TCB(i)}
 	if flags&PIDFD != 0 {
 		t.PidFD = int(int32(arena.Load64(block + offPidFD)))
 	}
