@@ -284,7 +284,19 @@ func (c *compiler) mounts(r rootDirs) {
 // hierarchy below it (what a container sees of /sys/fs/cgroup under runc).
 // With a new cgroup namespace each hierarchy shows the container's cgroup as
 // its root.
+//
+// In a user namespace cgroup v1 cannot be mounted at all (and cgroup2 only
+// with a cgroup namespace the user namespace owns), so there the host's
+// tree is bind-mounted, recursively and with the mount's attributes on
+// every submount, as runc does for rootless containers.
 func (c *compiler) cgroupMount(label string, r rootDirs, m rspec.Mount, o mountPlan) {
+	if c.inUserNS() {
+		tgt := c.b.target(label, r, m.Destination, false)
+		c.b.bindMount(label, "/sys/fs/cgroup", tgt, mountPlan{bind: true, recursive: true,
+			recSet: o.attrSet | o.recSet | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC})
+		c.b.close(label, c.b.slotFD(tgt))
+		return
+	}
 	if c.env.CgroupUnified || len(c.env.CgroupHierarchies) == 0 {
 		tgt := c.b.target(label, r, m.Destination, false)
 		c.b.fsMount(label, "cgroup2", "cgroup", tgt, mountPlan{attrSet: o.attrSet, propagation: o.propagation, recPropagation: o.recPropagation})
