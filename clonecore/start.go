@@ -325,6 +325,10 @@ func (t *Task) Join() error {
 		t.eof.Close()
 	case t.Flags&VM != 0:
 		t.waitTIDWord()
+	case t.Flags&PARENT != 0:
+		// Shares the fd table but not memory, and is minirun's sibling,
+		// not its child: waitid cannot see it, a pidfd can.
+		t.waitPidFD()
 	default:
 		// Shares the fd table but not memory: wait for it to exit, and
 		// leave it for Reap.
@@ -351,6 +355,26 @@ func (t *Task) Join() error {
 		t.stacks = nil
 	}
 	return t.err
+}
+
+// waitPidFD waits until the task has exited, through its pidfd (CLONE_PIDFD's
+// or one opened now). ESRCH means it is gone already: exited, and reaped by
+// its parent.
+func (t *Task) waitPidFD() {
+	fd := t.PidFD
+	if fd < 0 {
+		var err error
+		if fd, err = unix.PidfdOpen(t.TID, 0); err != nil {
+			return
+		}
+		defer unix.Close(fd)
+	}
+	for {
+		_, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, -1)
+		if err != unix.EINTR {
+			return
+		}
+	}
 }
 
 // Done reports whether the program ran to its end (rather than exec'ing or
