@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"strconv"
 
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/clonecore"
@@ -51,15 +52,30 @@ func Run(b *specs.Bundle, o RunOptions) (int, error) {
 	signal.Notify(sigs, ForwardedSignals...)
 	defer signal.Stop(sigs)
 
-	p, err := start(plan)
+	p, err := start(plan, b.Spec.Process.ConsoleSize)
 	if err != nil {
 		return 0, err
+	}
+	var relay *consoleRelay
+	if p.console != nil {
+		if relay, err = newConsoleRelay(p.console, os.Stdin, os.Stdout); err != nil {
+			unix.Kill(p.pid, unix.SIGKILL)
+			<-p.exited
+			return 0, err
+		}
 	}
 	for {
 		select {
 		case s := <-sigs:
+			if s == unix.SIGWINCH && relay != nil {
+				relay.resize() // the kernel tells the pty's foreground group
+				continue
+			}
 			unix.Kill(p.pid, s.(unix.Signal))
 		case ws := <-p.exited:
+			if relay != nil {
+				relay.finish()
+			}
 			return exitCode(ws), nil
 		}
 	}
@@ -67,14 +83,15 @@ func Run(b *specs.Bundle, o RunOptions) (int, error) {
 
 // process is a started container process.
 type process struct {
-	pid    int
-	exited chan unix.WaitStatus
+	pid     int
+	exited  chan unix.WaitStatus
+	console *os.File // the pty master, for process.terminal
 }
 
 // start clones the child, plays the parent's part of the protocol and
 // returns once the container's process runs its own program. On any
 // failure the child is killed and reaped.
-func start(plan *specs.Plan) (*process, error) {
+func start(plan *specs.Plan, size *rspec.Box) (*process, error) {
 	var closeAfter []*os.File
 	defer func() {
 		for _, f := range closeAfter {
@@ -91,6 +108,16 @@ func start(plan *specs.Plan) (*process, error) {
 		closeAfter = append(closeAfter, r, w)
 		syncW = w
 	}
+	var notifyR, notifyW *os.File
+	if plan.NotifyFD != 0 {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("notify pipe: %w", err)
+		}
+		plan.Arena.Store32(plan.NotifyFD, uint32(w.Fd()))
+		closeAfter = append(closeAfter, r, w)
+		notifyR, notifyW = r, w
+	}
 	for i, j := range plan.Joins {
 		f, err := os.OpenFile(j.Path, os.O_RDONLY, 0)
 		if err != nil {
@@ -104,7 +131,15 @@ func start(plan *specs.Plan) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
+	if notifyW != nil {
+		// Only the child may hold the write end now: its exit is EOF.
+		notifyW.Close()
+	}
+	var console *os.File
 	fail := func(err error) (*process, error) {
+		if console != nil {
+			console.Close()
+		}
 		unix.Kill(task.TID, unix.SIGKILL)
 		task.Join()
 		task.Reap()
@@ -122,9 +157,27 @@ func start(plan *specs.Plan) (*process, error) {
 			return fail(err)
 		}
 	}
-	if syncW != nil {
+	release := func() error {
 		if _, err := syncW.Write([]byte{1}); err != nil {
-			return fail(fmt.Errorf("release the container's process: %w", err))
+			return fmt.Errorf("release the container's process: %w", err)
+		}
+		return nil
+	}
+	if plan.UserNS {
+		if err := release(); err != nil {
+			return fail(err)
+		}
+	}
+	if plan.Console != 0 {
+		var err error
+		if console, err = takeConsole(task, plan, notifyR, size); err != nil {
+			if jerr := task.Join(); jerr != nil {
+				err = jerr // the child's own failure says more
+			}
+			return fail(err)
+		}
+		if err := release(); err != nil {
+			return fail(err)
 		}
 	}
 	if err := task.Join(); err != nil {
@@ -137,7 +190,7 @@ func start(plan *specs.Plan) (*process, error) {
 		task.Reap()
 		pid = int(int32(plan.Arena.Load64(plan.GrandchildTID)))
 	}
-	p := &process{pid: pid, exited: make(chan unix.WaitStatus, 1)}
+	p := &process{pid: pid, exited: make(chan unix.WaitStatus, 1), console: console}
 	go func() {
 		var ws unix.WaitStatus
 		for {

@@ -88,6 +88,12 @@ type Plan struct {
 	// namespace) is left at GrandchildTID.
 	DoubleFork    bool
 	GrandchildTID uintptr
+	// Console is set for process.terminal: the arena word where the child
+	// leaves the pty master's fd number, after writing one byte to the
+	// pipe whose write end's number the parent stores at NotifyFD; the
+	// parent takes the master with pidfd_getfd, then writes to the sync
+	// pipe again (see terminal).
+	Console, NotifyFD uintptr
 }
 
 // Free releases the arena. Call it after the child has exec'd or exited.
@@ -108,8 +114,11 @@ func (p *Plan) Explain() string {
 		}
 		fmt.Fprintf(&b, "parent: write /proc/PID/gid_map %q\n", p.GIDMap)
 	}
-	if p.SyncFD != 0 {
+	if p.UserNS {
 		fmt.Fprintf(&b, "parent: release the child (write 1 byte to the sync pipe)\n")
+	}
+	if p.Console != 0 {
+		fmt.Fprintf(&b, "parent: when the child writes to the notify pipe, pidfd_getfd the pty master and release it\n")
 	}
 	fmt.Fprintf(&b, "child program, %d steps:\n", p.Program.Len())
 	b.WriteString(p.Program.Explain())

@@ -134,6 +134,7 @@ func (c *compiler) device(label string, r rootDirs, d rspec.LinuxDevice) {
 // sysctls, limits, cwd, identity, capabilities, and finally execve.
 func (c *compiler) process() {
 	s, p := c.s, c.s.Process
+	c.terminal()
 	if s.Hostname != "" {
 		c.b.simple("hostname", unix.SYS_SETHOSTNAME, "sethostname", []string{q(s.Hostname), itoa(len(s.Hostname))}, c.b.str(s.Hostname), uintptr(len(s.Hostname)))
 	}

@@ -1,0 +1,91 @@
+package container
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/specs"
+)
+
+// takeConsole waits for the child's word that its pty master is ready,
+// copies the master out of the child with pidfd_getfd, and sizes the pty:
+// process.consoleSize, or minirun's own terminal's size.
+func takeConsole(task *clonecore.Task, plan *specs.Plan, notify *os.File, size *rspec.Box) (*os.File, error) {
+	var b [1]byte
+	if n, _ := notify.Read(b[:]); n != 1 {
+		return nil, fmt.Errorf("process.terminal: the container's process ended before it opened a pty")
+	}
+	fd, err := unix.PidfdGetfd(task.PidFD, int(int32(plan.Arena.Load64(plan.Console))), 0)
+	if err != nil {
+		return nil, fmt.Errorf("process.terminal: take the pty master from the container: %w", err)
+	}
+	master := os.NewFile(uintptr(fd), "pty master")
+	if size == nil {
+		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+			unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, ws)
+		}
+	}
+	return master, nil
+}
+
+// consoleRelay copies between minirun's stdio and the pty master, with
+// minirun's terminal (if stdin is one) in raw mode so that keys reach the
+// container's line discipline untouched.
+type consoleRelay struct {
+	master  *os.File
+	in      *os.File
+	saved   *unix.Termios
+	outDone chan struct{}
+	once    sync.Once
+}
+
+func newConsoleRelay(master, in, out *os.File) (*consoleRelay, error) {
+	r := &consoleRelay{master: master, in: in, outDone: make(chan struct{})}
+	if t, err := unix.IoctlGetTermios(int(in.Fd()), unix.TCGETS); err == nil {
+		saved := *t
+		raw := *t
+		raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+		raw.Oflag &^= unix.OPOST
+		raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+		raw.Cflag &^= unix.CSIZE | unix.PARENB
+		raw.Cflag |= unix.CS8
+		raw.Cc[unix.VMIN], raw.Cc[unix.VTIME] = 1, 0
+		if err := unix.IoctlSetTermios(int(in.Fd()), unix.TCSETS, &raw); err != nil {
+			return nil, fmt.Errorf("process.terminal: raw mode for minirun's terminal: %w", err)
+		}
+		r.saved = &saved
+	}
+	go func() {
+		io.Copy(master, in) // ends with minirun; the pty outlives nothing
+	}()
+	go func() {
+		io.Copy(out, master) // EIO once every holder of the pty's peer is gone
+		close(r.outDone)
+	}()
+	return r, nil
+}
+
+// resize copies minirun's terminal size onto the pty.
+func (r *consoleRelay) resize() {
+	if ws, err := unix.IoctlGetWinsize(int(r.in.Fd()), unix.TIOCGWINSZ); err == nil {
+		unix.IoctlSetWinsize(int(r.master.Fd()), unix.TIOCSWINSZ, ws)
+	}
+}
+
+// finish drains what the process wrote before it ended and restores
+// minirun's terminal.
+func (r *consoleRelay) finish() {
+	r.once.Do(func() {
+		<-r.outDone
+		r.master.Close()
+		if r.saved != nil {
+			unix.IoctlSetTermios(int(r.in.Fd()), unix.TCSETS, r.saved)
+		}
+	})
+}
