@@ -156,18 +156,30 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 		nsList = s.Linux.Namespaces
 	}
 	newNS, joins := namespaces.Plan(nsList)
-	c.plan.Flags = newNS | clonecore.CLEAR_SIGHAND
 	c.plan.Joins = joins
-
-	c.lifeline()
-	userJoin := c.joinNamespaces()
-	if !userJoin {
-		// Sharing minirun's address space spares copying its page tables
-		// (the child execs soon); setns into a user namespace refuses a
-		// task whose memory is shared, so a user-namespace join forks.
+	userJoin := false
+	for _, j := range joins {
+		userJoin = userJoin || j.Flag == clonecore.NEWUSER
+	}
+	// Namespaces a joined user namespace must own are made by unshare
+	// after the setns calls; the others by the clone itself.
+	cloneNS := newNS
+	if userJoin {
+		cloneNS = 0
+	}
+	c.plan.Flags = cloneNS | clonecore.CLEAR_SIGHAND
+	// Sharing minirun's address space spares copying its page tables (the
+	// child execs soon). Not when the child must setns into a user
+	// namespace (refused to a task whose memory is shared), nor with a new
+	// time namespace (a CLONE_VM child stays in the old one: the clocks'
+	// offsets live in its address space).
+	if !userJoin && newNS&clonecore.NEWTIME == 0 {
 		c.plan.Flags |= clonecore.VM
 	}
-	c.userNamespace(newNS)
+
+	c.lifeline()
+	c.joinNamespaces(newNS &^ cloneNS)
+	c.userNamespace(cloneNS)
 	c.b.simple("minirun: device nodes and directories get exactly the modes asked for", unix.SYS_UMASK, "umask", []string{"0"}, 0)
 	if newNS&clonecore.NEWNS != 0 || c.joinsMount() {
 		c.filesystem()
@@ -195,8 +207,10 @@ func (c *compiler) lifeline() {
 }
 
 // joinNamespaces enters every namespace given by path, in namespaces.Plan's
-// order, and reports whether a user namespace is among them.
-func (c *compiler) joinNamespaces() (userJoin bool) {
+// order, then unshares the new namespaces the clone could not make, and
+// forks once more when the PID or time namespace of the process-to-be
+// changed (both take effect only for children).
+func (c *compiler) joinNamespaces(unshare clonecore.Flags) {
 	for _, j := range c.plan.Joins {
 		w, err := c.b.a.Alloc(8)
 		if err != nil && c.b.err == nil {
@@ -206,10 +220,14 @@ func (c *compiler) joinNamespaces() (userJoin bool) {
 		label := fmt.Sprintf("%s: join the %s namespace at %s", j.Field(), j.Type, j.Path)
 		f := wordFD(w, "fd<"+j.Path+">")
 		c.b.call(label, unix.SYS_SETNS, "setns", []string{f.name, j.Flag.String()}, []clonecore.Arg{f.arg, clonecore.Imm(uintptr(j.Flag))})
-		if j.Flag == clonecore.NEWUSER {
-			userJoin = true
+		if j.Flag&(clonecore.NEWPID|clonecore.NEWTIME) != 0 {
+			c.plan.DoubleFork = true
 		}
-		if j.Flag == clonecore.NEWPID {
+	}
+	if unshare != 0 {
+		c.b.simple("linux.namespaces: new namespaces owned by the joined user namespace", unix.SYS_UNSHARE, "unshare",
+			[]string{unshare.String()}, uintptr(unshare))
+		if unshare&(clonecore.NEWPID|clonecore.NEWTIME) != 0 {
 			c.plan.DoubleFork = true
 		}
 	}
@@ -222,7 +240,7 @@ func (c *compiler) joinNamespaces() (userJoin bool) {
 		c.plan.GrandchildTID = tid
 		flags := uintptr(unix.CLONE_PARENT | unix.CLONE_PARENT_SETTID | uintptr(unix.SIGCHLD))
 		res := c.b.p.NewSlot()
-		c.b.call("linux.namespaces: enter the joined PID namespace (fork)", unix.SYS_CLONE, "clone",
+		c.b.call("linux.namespaces: enter the PID and time namespaces of children (fork)", unix.SYS_CLONE, "clone",
 			[]string{"CLONE_PARENT|CLONE_PARENT_SETTID|SIGCHLD", "NULL", "&grandchild_tid", "NULL", "0"},
 			// clone(flags, stack, parent_tid, …): the same first three on
 			// every architecture.
@@ -231,7 +249,6 @@ func (c *compiler) joinNamespaces() (userJoin bool) {
 		c.b.call("linux.namespaces: the middle task of the double fork exits", clonecore.OpExitIf, "exit_if", []string{"pid != 0", "0"},
 			[]clonecore.Arg{res.Value(), clonecore.Imm(0)})
 	}
-	return userJoin
 }
 
 // userNamespace adds the wait for the parent's id maps, and becomes root in

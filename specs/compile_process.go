@@ -43,7 +43,7 @@ func (c *compiler) hasMount(dest string) bool {
 // inUserNS: device nodes cannot be made there (mknod needs CAP_MKNOD in the
 // initial user namespace); they are bind-mounted from the host instead.
 func (c *compiler) inUserNS() bool {
-	return c.plan.UserNS || c.plan.Flags&clonecore.VM == 0 && len(c.plan.Joins) > 0 && c.plan.Joins[0].Flag == clonecore.NEWUSER
+	return c.plan.UserNS || len(c.plan.Joins) > 0 && c.plan.Joins[0].Flag == clonecore.NEWUSER
 }
 
 // devices creates the default devices and symlinks when /dev is a mount of

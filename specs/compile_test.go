@@ -1,0 +1,184 @@
+package specs
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/minirun/minirun/clonecore"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden listings in testdata/compile")
+
+// testEnv is a host as the golden listings assume it: a hybrid cgroup
+// layout like this project's machines, kernel capabilities up to 40.
+func testEnv() CompileEnv {
+	return CompileEnv{
+		BundleDir: "/bundle",
+		Rootfs:    "/bundle/rootfs",
+		IsFile:    func(p string) bool { return p == "/etc/hosts" },
+		LastCap:   40,
+		CgroupHierarchies: []CgroupHierarchy{
+			{Dir: "memory", FSType: "cgroup", Options: "memory"},
+			{Dir: "unified", FSType: "cgroup2"},
+		},
+	}
+}
+
+func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
+	t.Helper()
+	s, err := Load(filepath.Join("testdata", "compile", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Compile(s, env)
+	if err != nil {
+		t.Fatalf("Compile(%s): %v", name, err)
+	}
+	t.Cleanup(plan.Free)
+	return plan
+}
+
+// TestCompileGolden compares each spec's --explain listing with the one in
+// testdata/compile/NAME.explain (go test -run Golden -update rewrites them
+// after a reviewed change).
+func TestCompileGolden(t *testing.T) {
+	for _, name := range []string{"runc-default", "rootless", "joins", "full"} {
+		t.Run(name, func(t *testing.T) {
+			env := testEnv()
+			if name == "rootless" {
+				env.Rootless = true
+			}
+			got := compileFile(t, name+".json", env).Explain()
+			golden := filepath.Join("testdata", "compile", name+".explain")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./specs -run Golden -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("listing of %s differs from %s; got:\n%s", name, golden, got)
+			}
+		})
+	}
+}
+
+// TestCompileShape checks the properties the parent relies on, spec by spec.
+func TestCompileShape(t *testing.T) {
+	tests := []struct {
+		name                    string
+		rootless                bool
+		wantFlags, wantNotFlags clonecore.Flags
+		userNS, doubleFork, tty bool
+		joins                   int
+		uidMap, gidMap          string
+		setgroupsDeny           bool
+		wantSteps, wantNotSteps []string
+	}{
+		{name: "runc-default",
+			wantFlags:    clonecore.VM | clonecore.CLEAR_SIGHAND | clonecore.NEWNS | clonecore.NEWPID | clonecore.NEWNET | clonecore.NEWUTS | clonecore.NEWIPC,
+			wantNotFlags: clonecore.NEWUSER | clonecore.PIDFD,
+			wantSteps: []string{`pivot_root(".", ".")`, `sethostname("runc", 4)`, `execve("/usr/local/sbin/sh"`, `execve("/bin/sh"`,
+				`mount_setattr(AT_FDCWD, "/", 0, {attr_set=MOUNT_ATTR_RDONLY}, 32)`, `prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN)`},
+			wantNotSteps: []string{`prctl(PR_CAPBSET_DROP, CAP_KILL)`, "setresuid(0, 0, 0)                 # linux.uidMappings"}},
+		{name: "rootless", rootless: true,
+			wantFlags: clonecore.VM | clonecore.NEWUSER | clonecore.NEWNS, userNS: true,
+			uidMap: "0 65534 1\n", gidMap: "0 65534 1\n", setgroupsDeny: true,
+			wantSteps:    []string{`read(fd<sync>, buf, 1)`, `setresuid(0, 0, 0)`, `open_tree(AT_FDCWD, "/sys/fs/cgroup"`, `execve("/bin/sh"`},
+			wantNotSteps: []string{`mknodat`, `setgroups(`, `execve("/usr/local/sbin`}},
+		{name: "joins", joins: 4, doubleFork: true,
+			wantFlags:    clonecore.CLEAR_SIGHAND,
+			wantNotFlags: clonecore.VM | clonecore.NEWNS | clonecore.NEWUTS | clonecore.NEWPID | clonecore.NEWUSER | clonecore.NEWIPC | clonecore.NEWNET,
+			wantSteps:    []string{`setns(fd</proc/4242/ns/user>, CLONE_NEWUSER)`, `unshare(CLONE_NEWNS|CLONE_NEWUTS)`, `clone(CLONE_PARENT|CLONE_PARENT_SETTID|SIGCHLD`, `exit_if(pid != 0, 0)`},
+			wantNotSteps: []string{`capset(`, `PR_CAPBSET_DROP`}},
+		{name: "full", tty: true,
+			wantFlags: clonecore.PIDFD | clonecore.NEWTIME, wantNotFlags: clonecore.VM,
+			wantSteps: []string{`ioctl(fd<ptmx>, TIOCGPTPEER, O_RDWR|O_NOCTTY) = fd<pty>`, `setgroups(2, [10, 20])`, `setresgid(100, 100, 100)`,
+				`prctl(PR_SET_KEEPCAPS, 1)`, `setresuid(1000, 1000, 1000)`, `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE)`,
+				`mknodat(fd<dev>, "fuse", S_IFCHR|0600, makedev(10, 229))`, `fchownat(fd<dev>, "fuse", 1000, 100, AT_SYMLINK_NOFOLLOW)`,
+				`mkdirat(fd<dev>, "net", 0755)`, `open_tree(AT_FDCWD, "/bundle/data", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE)`,
+				`{attr_set=MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV, attr_clr=0}`, `{propagation=MS_SLAVE}`,
+				`openat2(fd<rootfs>, "etc/hosts", {flags=O_WRONLY|O_CREAT|O_NOFOLLOW|O_CLOEXEC`,
+				`openat(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward", O_WRONLY|O_CLOEXEC, 0)`, `write(fd</proc/self/oom_score_adj>, "500", 3)`,
+				`prlimit64(0, RLIMIT_NOFILE, {cur=256, max=512}, NULL)`, `umask(077)`, `prctl(PR_SET_NO_NEW_PRIVS, 1)`,
+				`mkdirat(AT_FDCWD, "/home/app/work", 0755)`, `chdir("/home/app/work")`, `execve("/opt/bin/app"`, `execve("/usr/bin/app"`,
+				`mount(NULL, "/", NULL, MS_PRIVATE, NULL)`, `setdomainname("example.test", 12)`},
+			wantNotSteps: []string{`execve("/bin/app"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := testEnv()
+			env.Rootless = tt.rootless
+			p := compileFile(t, tt.name+".json", env)
+			if p.Flags&tt.wantFlags != tt.wantFlags {
+				t.Errorf("flags %v: want all of %v", p.Flags, tt.wantFlags)
+			}
+			if p.Flags&tt.wantNotFlags != 0 {
+				t.Errorf("flags %v: want none of %v", p.Flags, tt.wantNotFlags)
+			}
+			if p.UserNS != tt.userNS || p.DoubleFork != tt.doubleFork || (p.Console != 0) != tt.tty {
+				t.Errorf("UserNS, DoubleFork, terminal = %v, %v, %v; want %v, %v, %v", p.UserNS, p.DoubleFork, p.Console != 0, tt.userNS, tt.doubleFork, tt.tty)
+			}
+			if len(p.Joins) != tt.joins || len(p.JoinFDs) != tt.joins {
+				t.Errorf("got %d joins and %d fd words, want %d", len(p.Joins), len(p.JoinFDs), tt.joins)
+			}
+			if p.UIDMap != tt.uidMap || p.GIDMap != tt.gidMap || p.SetgroupsDeny != tt.setgroupsDeny {
+				t.Errorf("maps %q %q deny=%v, want %q %q deny=%v", p.UIDMap, p.GIDMap, p.SetgroupsDeny, tt.uidMap, tt.gidMap, tt.setgroupsDeny)
+			}
+			listing := p.Explain()
+			for _, s := range tt.wantSteps {
+				if !strings.Contains(listing, s) {
+					t.Errorf("listing lacks %s", s)
+				}
+			}
+			for _, s := range tt.wantNotSteps {
+				if strings.Contains(listing, s) {
+					t.Errorf("listing has %s, want it absent", s)
+				}
+			}
+		})
+	}
+}
+
+// TestCompileOrder checks that the steps come in the order the kernel
+// needs: setns before the double fork, the id-map wait before anything that
+// needs the maps, mounts before pivot_root, the bounding set before the uid
+// change, capset after it, unblocking signals last before execve.
+func TestCompileOrder(t *testing.T) {
+	p := compileFile(t, "full.json", testEnv())
+	listing := p.Explain()
+	order := []string{
+		"PR_SET_PDEATHSIG, SIGKILL", "umask(0)", `mount(NULL, "/"`, `fsopen("proc"`, `mknodat(fd<dev>, "null"`,
+		`pivot_root(".", ".")`, `linux.maskedPaths[0]`, `openat(AT_FDCWD, "/dev/ptmx"`,
+		`setsid()`, `sethostname(`, `/proc/sys/`, `prlimit64(`, `chdir("/home/app/work")`, `PR_CAPBSET_DROP`,
+		`setgroups(`, `setresgid(`, `PR_SET_KEEPCAPS`, `setresuid(`, `capset(`, `PR_CAP_AMBIENT`, `umask(077)`,
+		`PR_SET_NO_NEW_PRIVS`, `close_range(3,`, `rt_sigprocmask(SIG_SETMASK, [], NULL, 8)`, `execve(`,
+	}
+	at := 0
+	for _, s := range order {
+		i := strings.Index(listing[at:], s)
+		if i < 0 {
+			t.Fatalf("%q missing after position %d (or out of order)", s, at)
+		}
+		at += i
+	}
+}
+
+// TestCompileErrors checks what Compile refuses on its own (Validate
+// reports the rest before).
+func TestCompileErrors(t *testing.T) {
+	s, err := Load(filepath.Join("testdata", "compile", "runc-default.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Process.Args = nil
+	if _, err := Compile(s, testEnv()); err == nil || err.Error() != "process.args: must name a program to run" {
+		t.Errorf("got %v, want process.args: must name a program to run", err)
+	}
+}
