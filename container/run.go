@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -204,8 +206,17 @@ func start(plan *specs.Plan, size *rspec.Box) (*process, error) {
 	return p, nil
 }
 
-// writeIDMaps writes the child's uid_map, setgroups and gid_map.
+// writeIDMaps writes the child's uid_map, setgroups and gid_map: directly
+// as root, or for a single mapping of the caller's own ids; through the
+// setuid helpers newuidmap and newgidmap (Debian's uidmap, which check
+// /etc/subuid and /etc/subgid) for anything wider without privilege.
 func writeIDMaps(pid int, plan *specs.Plan) error {
+	if os.Geteuid() != 0 && !plan.SetgroupsDeny {
+		if err := idMapHelper("newuidmap", "linux.uidMappings", pid, plan.UIDMap); err != nil {
+			return err
+		}
+		return idMapHelper("newgidmap", "linux.gidMappings", pid, plan.GIDMap)
+	}
 	dir := "/proc/" + strconv.Itoa(pid) + "/"
 	if err := os.WriteFile(dir+"uid_map", []byte(plan.UIDMap), 0); err != nil {
 		return fmt.Errorf("linux.uidMappings: write %s: %w", dir+"uid_map", unwrapPath(err))
@@ -235,4 +246,18 @@ func exitCode(ws unix.WaitStatus) int {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
+}
+
+// idMapHelper runs newuidmap or newgidmap PID ID HOSTID SIZE….
+func idMapHelper(helper, field string, pid int, idMap string) error {
+	path, err := exec.LookPath(helper)
+	if err != nil {
+		return fmt.Errorf("%s: mapping more than your own id without privilege needs %s (Debian package uidmap) and ranges in /etc/subuid and /etc/subgid", field, helper)
+	}
+	args := append([]string{strconv.Itoa(pid)}, strings.Fields(idMap)...)
+	out, err := exec.Command(path, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %s %s: %v: %s", field, helper, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }

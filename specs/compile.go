@@ -261,7 +261,10 @@ func (c *compiler) userNamespace(newNS clonecore.Flags) {
 	c.plan.UserNS = true
 	c.plan.UIDMap = namespaces.FormatIDMap(l.UIDMappings)
 	c.plan.GIDMap = namespaces.FormatIDMap(l.GIDMappings)
-	c.plan.SetgroupsDeny = c.env.Rootless
+	// Without privilege the kernel takes only a single mapping of the
+	// caller's own gid, and only once setgroups is denied; wider maps go
+	// through newgidmap, which may leave setgroups allowed.
+	c.plan.SetgroupsDeny = c.env.Rootless && len(l.GIDMappings) == 1 && l.GIDMappings[0].Size == 1
 	c.syncStep("linux.uidMappings: wait for the parent to write the id maps")
 	if maps(l.GIDMappings, 0) {
 		c.b.simple("linux.gidMappings: become gid 0 of the new user namespace", unix.SYS_SETRESGID, "setresgid", []string{"0", "0", "0"}, 0, 0, 0)
