@@ -531,8 +531,22 @@ func (c *checker) device(f string, d rspec.LinuxDevice) {
 	default:
 		c.add(f+".type", "unknown device type %q; want c, b, u or p", d.Type)
 	}
-	if d.FileMode != nil && *d.FileMode&^os.ModePerm != 0 {
-		c.add(f+".fileMode", "%#o has bits other than permissions (want 0 to 0777)", uint32(*d.FileMode))
+	if d.FileMode != nil {
+		// Permission bits, setuid/setgid/sticky, and the file type bits
+		// of the device's own type (some tools write S_IFCHR|0666).
+		var ifmt uint32
+		switch d.Type {
+		case "c", "u":
+			ifmt = unix.S_IFCHR
+		case "b":
+			ifmt = unix.S_IFBLK
+		case "p":
+			ifmt = unix.S_IFIFO
+		}
+		m := uint32(*d.FileMode)
+		if t := m & unix.S_IFMT; m&^(0o7777|unix.S_IFMT) != 0 || (t != 0 && t != ifmt) {
+			c.add(f+".fileMode", "%#o is not a mode for this device (want permission bits, 0 to 07777)", m)
+		}
 	}
 }
 
