@@ -167,6 +167,12 @@ var (
 	ErrNoBundle = errors.New("no such directory")
 )
 
+// noBundleError is a bundle that is not a folder; it is an ErrNoBundle.
+type noBundleError struct{ msg string }
+
+func (e *noBundleError) Error() string        { return e.msg }
+func (e *noBundleError) Is(target error) bool { return target == ErrNoBundle }
+
 // WriteConfig writes Generate(opts) as dir/config.json and, for HostRoot,
 // creates dir/rootfs (empty) when it is missing. It never overwrites a
 // config.json (the error wraps ErrConfigExists) and never creates dir
@@ -177,11 +183,13 @@ func WriteConfig(dir string, opts GenerateOptions) (string, error) {
 		dir = "."
 	}
 	path := filepath.Join(dir, ConfigName)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		if err == nil || errors.Is(err, os.ErrNotExist) {
-			return path, fmt.Errorf("bundle %s: %w", dir, ErrNoBundle)
-		}
+	switch st, err := os.Stat(dir); {
+	case errors.Is(err, os.ErrNotExist):
+		return path, fmt.Errorf("bundle %s: %w", dir, ErrNoBundle)
+	case err != nil:
 		return path, fmt.Errorf("bundle %s: %w", dir, errors.Unwrap(err))
+	case !st.IsDir():
+		return path, &noBundleError{"bundle " + dir + ": is a file, not a directory"}
 	}
 	data, err := json.MarshalIndent(Generate(opts), "", "\t")
 	if err != nil {
