@@ -162,7 +162,7 @@ func decodeError(name string, data []byte, err error) error {
 		return &LoadError{File: name, Line: line, Column: col, Err: se}
 	case errors.As(err, &te):
 		start, path := valueAt(data, te.Offset)
-		line, col := lineCol(data, start)
+		line, col := lineCol(data, start+1) // lineCol wants the offset past the byte
 		if path == "" {
 			path = "(top level)"
 		}
