@@ -32,6 +32,9 @@ type GenerateOptions struct {
 	// Exists says whether a host path exists, following symlinks; nil
 	// asks the host (os.Stat). Only HostRoot looks.
 	Exists func(path string) bool
+	// Args, when set, is the process to run instead of an interactive sh,
+	// without a terminal (minirun spec -- CMD ARG…).
+	Args []string
 }
 
 // DefaultHostname is the hostname of a generated config.
@@ -110,6 +113,10 @@ func Generate(opts GenerateOptions) *rspec.Spec {
 	}
 	if opts.Rootless {
 		makeRootless(s, opts.UID, opts.GID)
+	}
+	if len(opts.Args) > 0 {
+		s.Process.Args = append([]string(nil), opts.Args...)
+		s.Process.Terminal = false
 	}
 	return s
 }

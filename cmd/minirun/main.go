@@ -71,7 +71,12 @@ func main() {
 	os.Exit(run(os.Args))
 }
 
+// cliArgs are the arguments run was given, for commands that must know
+// where "--" stood (urfave/cli drops it).
+var cliArgs []string
+
 func run(args []string) int {
+	cliArgs = args
 	err := newApp().Run(args)
 	if err == nil {
 		return 0

@@ -13,7 +13,7 @@ func init() {
 	register(&cli.Command{
 		Name:      "spec",
 		Usage:     "write a default config.json (runtime-spec " + specVersion + ") into a bundle",
-		UsageText: "minirun spec [--rootless] [--host-root] [--bundle DIR]",
+		UsageText: "minirun spec [--rootless] [--host-root] [--bundle DIR] [-- CMD ARG…]",
 		Description: `Writes DIR/config.json (DIR is the current folder unless --bundle says
 otherwise): sh on a terminal, as root, in the folder rootfs next to the
 config, with new pid, network, ipc, uts, mount and cgroup namespaces, the
@@ -31,6 +31,9 @@ the host's /usr, /bin, /sbin, /lib, /lib64 and the /etc files a shell needs
 into it read-only. "minirun spec --host-root && minirun run config.json"
 gives a shell.
 
+-- CMD ARG…: run that instead of an interactive sh, without a terminal:
+"minirun spec --host-root -- hostname" then "minirun run config.json".
+
 An existing config.json is never overwritten. Exit status: 0 when written;
 2 for bad input (config.json exists, DIR missing), with nothing written.`,
 		Flags: []cli.Flag{
@@ -46,10 +49,11 @@ An existing config.json is never overwritten. Exit status: 0 when written;
 }
 
 func specAction(c *cli.Context) error {
-	if c.Args().Present() {
-		return usageError("spec: unexpected argument %q: the folder is given with --bundle DIR", c.Args().First())
+	if c.Args().Present() && !dashDash(c) {
+		return usageError("spec: unexpected argument %q: the folder is given with --bundle DIR, a command after --", c.Args().First())
 	}
 	opts := specs.GenerateOptions{
+		Args:     c.Args().Slice(),
 		Rootless: c.Bool("rootless"),
 		HostRoot: c.Bool("host-root"),
 		UID:      uint32(os.Getuid()),
@@ -60,4 +64,16 @@ func specAction(c *cli.Context) error {
 		return &exitError{2, err}
 	}
 	return err
+}
+
+// dashDash reports whether the arguments came after "--", where a command
+// for the container is expected.
+func dashDash(c *cli.Context) bool {
+	args := cliArgs
+	for i, a := range args {
+		if a == "--" {
+			return len(args)-i-1 == c.NArg()
+		}
+	}
+	return false
 }
