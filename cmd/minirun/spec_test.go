@@ -116,7 +116,7 @@ func TestSpecCommandRefuses(t *testing.T) {
 		{"bundle is a file", "", []string{"spec", "--bundle", file},
 			"minirun: bundle " + file + ": is a file, not a directory\n"},
 		{"argument", dir, []string{"spec", "mybundle"},
-			"minirun: spec: unexpected argument \"mybundle\": the folder is given with --bundle DIR\n"},
+			"minirun: spec: unexpected argument \"mybundle\": the folder is given with --bundle DIR, a command after --\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,5 +158,21 @@ func TestSpecCommandUnknownFlag(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); !os.IsNotExist(err) {
 		t.Errorf("config.json: got %v, want nothing written", err)
+	}
+}
+
+// TestSpecCommandArgs: a command after -- becomes process.args, without a
+// terminal.
+func TestSpecCommandArgs(t *testing.T) {
+	dir := t.TempDir()
+	if _, stderr, code := runMinirun(t, "spec", "--bundle", dir, "--", "sh", "-c", "echo hi"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	s, err := specs.Load(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.Process.Args, "|"); got != "sh|-c|echo hi" || s.Process.Terminal {
+		t.Errorf("args %q terminal %v, want sh|-c|echo hi without a terminal", got, s.Process.Terminal)
 	}
 }
