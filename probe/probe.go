@@ -402,10 +402,11 @@ func (p *prober) run() (*Report, error) {
 		p.measureFS(&lv)
 	}
 	p.measureAfter(t, &lv)
-	if err := p.restoreHandlers(); err != nil {
-		return r, err
-	}
+	herr := p.restoreHandlers()
 	r.Exit = p.reap(t)
+	if herr != nil {
+		return r, herr
+	}
 	if jerr != nil {
 		return r, fmt.Errorf("probe child (%v): %w", t.Flags, jerr)
 	}
