@@ -3,9 +3,17 @@ package threads
 import (
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/minirun/minirun/clonecore"
 )
+
+// reportCPU adds the CPU time (user + system, all threads) per iteration
+// since start to b's results as cpu-ns/op. Work the kernel defers to other
+// tasks (RCU callbacks freeing an exited task) is not in it.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
 
 // BenchmarkCreateJoin is one thread-preset worker with no work, created
 // through the clone core and joined on its TID word, per iteration, on one
@@ -35,6 +43,7 @@ func BenchmarkCreateJoin(b *testing.B) {
 	arena.Store64(block+clonecore.WorkerArray, uint64(counter))
 	stacks.SetTLSWord(0, 1, TLSValue(0))
 	o := clonecore.Options{Flags: clonecore.Presets["thread"]}
+	cpu0 := cpuTime()
 	for b.Loop() {
 		t, err := clonecore.StartKernel(clonecore.KernelWork, arena, block, stacks, 0, o)
 		if err != nil {
@@ -44,6 +53,7 @@ func BenchmarkCreateJoin(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, cpu0)
 	if got := arena.Load64(block + clonecore.WorkerPhase); got != 3 {
 		b.Fatalf("last worker's phase: got %d, want 3", got)
 	}
@@ -54,6 +64,7 @@ func BenchmarkCreateJoin(b *testing.B) {
 // runtime terminates the thread, and the next iteration needs a new one.
 func BenchmarkGoThread(b *testing.B) {
 	done := make(chan struct{})
+	cpu0 := cpuTime()
 	for b.Loop() {
 		go func() {
 			runtime.LockOSThread()
@@ -61,6 +72,7 @@ func BenchmarkGoThread(b *testing.B) {
 		}()
 		<-done
 	}
+	reportCPU(b, cpu0)
 }
 
 // BenchmarkLab is the whole lab for four workers: arena, stacks, clones,
