@@ -209,7 +209,8 @@ func Run(c Config) (*Report, error) {
 	}
 	wall0 := time.Now()
 	cpu0 := cpuTime()
-	rssBefore := vmRSS("/proc/self/status")
+	rssBefore, _ := readStatus("/proc/self/status")
+	kstackBefore := kernelStack()
 
 	l, err := newLab(c)
 	if err != nil {
@@ -224,7 +225,8 @@ func Run(c Config) (*Report, error) {
 		return nil, err
 	}
 	// Every worker is done and holds: look at them as the kernel sees them.
-	rssHeld := vmRSS("/proc/self/status")
+	rssHeld, _ := readStatus("/proc/self/status")
+	kstackHeld := kernelStack()
 	obs := l.observe()
 	if c.WhileHeld != nil {
 		if err := c.WhileHeld(); err != nil {
@@ -238,6 +240,7 @@ func Run(c Config) (*Report, error) {
 	}
 	r.Counter = l.load(l.counter)
 	r.finish(l, create, join, time.Since(wall0), cpuTime()-cpu0, rssBefore, rssHeld)
+	r.Memory.KernelStackGrowth = kstackHeld - kstackBefore
 	return r, nil
 }
 

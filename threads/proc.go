@@ -15,7 +15,9 @@ type procStatus struct {
 	Tgid  int    // its thread group's id there
 	NSpid []int  // the task's id in each PID namespace, from /proc's down
 	RSS   int64  // VmRSS in bytes (thread group leaders only)
-	Err   string
+	// The parts of VmRSS: anonymous, file-backed (code) and shared memory.
+	RSSAnon, RSSFile, RSSShmem int64
+	Err                        string
 }
 
 // readStatus parses the lines of /proc/<tid>/status the lab uses.
@@ -51,20 +53,26 @@ func readStatus(path string) (procStatus, error) {
 				}
 			}
 		case "VmRSS":
-			f := strings.Fields(v) // "1234 kB"
-			if len(f) > 0 {
-				kb, _ := strconv.ParseInt(f[0], 10, 64)
-				st.RSS = kb << 10
-			}
+			st.RSS = kiB(v)
+		case "RssAnon":
+			st.RSSAnon = kiB(v)
+		case "RssFile":
+			st.RSSFile = kiB(v)
+		case "RssShmem":
+			st.RSSShmem = kiB(v)
 		}
 	}
 	return st, nil
 }
 
-// vmRSS is the resident set of the process whose status file is at path, in bytes.
-func vmRSS(path string) int64 {
-	st, _ := readStatus(path)
-	return st.RSS
+// kiB reads "1234 kB" as bytes.
+func kiB(v string) int64 {
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return 0
+	}
+	kb, _ := strconv.ParseInt(f[0], 10, 64)
+	return kb << 10
 }
 
 // listTasks returns the TIDs in a task directory (/proc/self/task).
@@ -163,4 +171,19 @@ func (l *lab) observe() observation {
 		o.status[i] = st
 	}
 	return o
+}
+
+// kernelStack is the KernelStack line of /proc/meminfo in bytes: the kernel
+// stacks of every task on the machine (0 if unreadable).
+func kernelStack() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "KernelStack:"); ok {
+			return kiB(v)
+		}
+	}
+	return 0
 }

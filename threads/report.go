@@ -128,11 +128,20 @@ type Timing struct {
 	CPUNs       int64 `json:"cpu_ns"` // user + system, minirun and its reaped workers
 }
 
-// Memory is the resident set before the run and while every worker held.
+// Memory is the resident set (VmRSS) before the run and while every
+// worker held, in bytes. Part of the growth is minirun's own code paged in
+// for the first time (RssFile), which a few workers cannot amortize; the
+// anonymous and shared memory (RssAnon + RssShmem) is what the workers'
+// stacks, TLS blocks and the arena take.
 type Memory struct {
-	RSSBefore       int64 `json:"rss_before"`
-	RSSHeld         int64 `json:"rss_held"`
-	GrowthPerWorker int64 `json:"rss_growth_per_worker"`
+	RSSBefore          int64 `json:"rss_before"`
+	RSSHeld            int64 `json:"rss_held"`
+	GrowthPerWorker    int64 `json:"rss_growth_per_worker"`
+	FileGrowth         int64 `json:"rss_file_growth"`
+	AnonShmemPerWorker int64 `json:"rss_anon_shmem_growth_per_worker"`
+	// KernelStackGrowth is how much KernelStack in /proc/meminfo grew: the
+	// workers' kernel stacks, plus whatever else the machine started.
+	KernelStackGrowth int64 `json:"kernel_stack_growth"`
 }
 
 // shareNames say in words what each sharing flag shares.
@@ -223,7 +232,7 @@ func (l *lab) collect(o observation) *Report {
 }
 
 // finish fills in what is known once the workers are joined, and checks.
-func (r *Report) finish(l *lab, create, join, wall, cpu time.Duration, rssBefore, rssHeld int64) {
+func (r *Report) finish(l *lab, create, join, wall, cpu time.Duration, before, held procStatus) {
 	for i := range r.Workers {
 		r.Workers[i].Phase = l.field(i, clonecore.WorkerPhase)
 		if !l.thread && i < len(l.waits) {
@@ -239,7 +248,13 @@ func (r *Report) finish(l *lab, create, join, wall, cpu time.Duration, rssBefore
 		WallNs:      wall.Nanoseconds(),
 		CPUNs:       cpu.Nanoseconds(),
 	}
-	r.Memory = Memory{RSSBefore: rssBefore, RSSHeld: rssHeld, GrowthPerWorker: (rssHeld - rssBefore) / n}
+	r.Memory = Memory{
+		RSSBefore:          before.RSS,
+		RSSHeld:            held.RSS,
+		GrowthPerWorker:    (held.RSS - before.RSS) / n,
+		FileGrowth:         held.RSSFile - before.RSSFile,
+		AnonShmemPerWorker: (held.RSSAnon + held.RSSShmem - before.RSSAnon - before.RSSShmem) / n,
+	}
 	r.Checks = r.check()
 	r.OK = true
 	for _, c := range r.Checks {
@@ -484,7 +499,11 @@ func (r *Report) WriteText(out io.Writer) error {
 	p("memory\n")
 	p("  VmRSS       %d KiB before, %d KiB while held: %+d KiB, %d bytes per worker\n",
 		m.RSSBefore>>10, m.RSSHeld>>10, (m.RSSHeld-m.RSSBefore)>>10, m.GrowthPerWorker)
-	p("              (a task's kernel stack and task_struct are kernel memory, not in VmRSS)\n")
+	p("              of which %+d KiB is minirun's code paged in; anonymous + shared memory %d bytes per worker\n",
+		m.FileGrowth>>10, m.AnonShmemPerWorker)
+	p("  kernel      KernelStack (/proc/meminfo, the whole machine) %+d KiB while held: %d bytes per worker,\n",
+		m.KernelStackGrowth>>10, m.KernelStackGrowth/int64(max(r.Count, 1)))
+	p("              memory a task costs that VmRSS does not show (nor its task_struct)\n")
 	if r.OK {
 		p("\nall %d checks passed\n", len(r.Checks))
 	} else {
