@@ -166,6 +166,11 @@ func FlagByName(name string) (Flags, bool) {
 // separated by commas, "|" or spaces. A preset name stands for its whole set,
 // and a number (0x100) stands for its bits. An unknown name is an error that
 // lists the valid ones.
+//
+// "thread" and "vfork" name both a preset and a flag. Alone they are the
+// preset ("thread" is what pthread_create passes); in a list with other
+// names they are the one flag, so "vm,sighand,thread,settls" means
+// CLONE_THREAD and not the whole preset. "clone_thread" is always the flag.
 func ParseFlags(s string) (Flags, error) {
 	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '|' || r == ' ' || r == '\t' })
 	if len(fields) == 0 {
@@ -174,6 +179,10 @@ func ParseFlags(s string) (Flags, error) {
 	var f Flags
 	for _, field := range fields {
 		key := strings.ToLower(field)
+		if n, isFlag := FlagByName(key); isFlag && (len(fields) > 1 || Presets[key] == 0) {
+			f |= n
+			continue
+		}
 		if p, ok := Presets[key]; ok {
 			f |= p
 			continue

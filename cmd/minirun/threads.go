@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/container"
 	"github.com/minirun/minirun/threads"
 	"github.com/urfave/cli/v2"
 )
@@ -15,7 +16,7 @@ func init() {
 	register(&cli.Command{
 		Name:      "threads",
 		Usage:     "start worker threads through the clone core and check what they share",
-		UsageText: "minirun threads --count N [--flags LIST] [--stack-size SIZE] [--work N] [--json]",
+		UsageText: "minirun threads --count N [--flags LIST] [--stack-size SIZE] [--work N] [--json] [--isolate]",
 		Description: `Starts N workers with clone3, each on an mmap'ed stack of its own with a
 PROT_NONE guard page below it and its own TLS block (CLONE_SETTLS) holding a
 distinct 64-bit value. The workers run a few dozen instructions of assembly,
@@ -36,6 +37,11 @@ vm,fs,files,sighand,settls,child_cleartid: without CLONE_THREAD the workers
 share minirun's memory but are thread groups of their own, and the report
 shows it. A worker needs vm, settls and child_cleartid.
 
+--isolate runs the same lab in a container: namespace flags start the
+isolated process, thread flags start its workers. The lab is minirun itself,
+alone in an empty rootfs; /proc is the host's, so each worker's NSpid shows
+its TID in the host's PID namespace beside its TID in the container's.
+
 Exit status: 0 when every check passes; 1 when a check fails (the report is
 still printed) or a worker cannot be started; 2 for bad input, with nothing
 started.`,
@@ -45,6 +51,7 @@ started.`,
 			&cli.StringFlag{Name: "stack-size", Value: threads.FormatSize(threads.DefaultStackSize), Usage: "usable stack per worker: bytes, or with K, KiB, M, MiB (at least " + threads.FormatSize(threads.MinStackSize) + ")"},
 			&cli.StringFlag{Name: "work", Value: "0", Usage: "increments of the shared counter each worker makes"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as one JSON object"},
+			&cli.BoolFlag{Name: "isolate", Usage: "run the lab inside a container of its own (new PID, mount, UTS, IPC and network namespaces): each worker shows its TID in both PID namespaces"},
 		},
 		OnUsageError: func(c *cli.Context, err error, isSub bool) error {
 			return &exitError{2, err}
@@ -60,6 +67,9 @@ func threadsAction(c *cli.Context) error {
 	cfg, err := threadsConfig(c)
 	if err != nil {
 		return err
+	}
+	if c.Bool("isolate") {
+		return threadsIsolated(c)
 	}
 	r, err := threads.Run(cfg)
 	if err != nil {
@@ -128,4 +138,26 @@ func threadsConfig(c *cli.Context) (threads.Config, error) {
 		return cfg, usageError("--work: %s: not a whole number", ws)
 	}
 	return cfg, nil
+}
+
+// threadsIsolated runs "minirun threads" with the same settings inside a
+// container of its own and exits with its status.
+func threadsIsolated(c *cli.Context) error {
+	args := []string{"threads"}
+	for _, name := range []string{"count", "flags", "stack-size", "work"} {
+		if c.IsSet(name) {
+			args = append(args, "--"+name, c.String(name))
+		}
+	}
+	if c.Bool("json") {
+		args = append(args, "--json")
+	}
+	code, err := container.RunSelf(args, "threads-lab")
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitStatus(code)
+	}
+	return nil
 }
