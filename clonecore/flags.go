@@ -167,19 +167,28 @@ func FlagByName(name string) (Flags, bool) {
 // and a number (0x100) stands for its bits. An unknown name is an error that
 // lists the valid ones.
 //
-// "thread" and "vfork" name both a preset and a flag. Alone they are the
-// preset ("thread" is what pthread_create passes); in a list with other
-// names they are the one flag, so "vm,sighand,thread,settls" means
-// CLONE_THREAD and not the whole preset. "clone_thread" is always the flag.
+// "thread" and "vfork" name both a preset and a flag. They are the preset
+// when the rest of the list is presets and namespaces ("thread",
+// "thread,newpid", "vfork,user"), and the single flag among other flags
+// ("vm,sighand,thread,settls" is CLONE_THREAD, not the whole preset).
+// "clone_thread" is always the flag.
 func ParseFlags(s string) (Flags, error) {
 	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '|' || r == ' ' || r == '\t' })
 	if len(fields) == 0 {
 		return 0, fmt.Errorf("empty flag list: give flag names (vm,fs,files…) or a preset (%s)", strings.Join(PresetNames(), ", "))
 	}
+	// Do presets stand among flags of other kinds?
+	amongFlags := false
+	for _, field := range fields {
+		key := strings.ToLower(field)
+		if n, ok := FlagByName(key); ok && Presets[key] == 0 && n&NamespaceFlags == 0 {
+			amongFlags = true
+		}
+	}
 	var f Flags
 	for _, field := range fields {
 		key := strings.ToLower(field)
-		if n, isFlag := FlagByName(key); isFlag && (len(fields) > 1 || Presets[key] == 0) {
+		if n, isFlag := FlagByName(key); isFlag && (amongFlags || Presets[key] == 0) {
 			f |= n
 			continue
 		}

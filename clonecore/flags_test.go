@@ -71,9 +71,12 @@ func TestParseFlags(t *testing.T) {
 		{"vfork", VM | VFORK},
 		{"container", NEWNS | NEWPID | NEWNET | NEWUTS | NEWIPC | NEWCGROUP},
 		{"container,user", Presets["container"] | NEWUSER},
-		// In a list, "thread" and "vfork" are the single flags.
+		// Among flags, "thread" and "vfork" are the single flags; with
+		// namespaces, the presets.
 		{"vm,sighand,thread,settls", VM | SIGHAND | THREAD | SETTLS},
 		{"vm,vfork", VM | VFORK},
+		{"thread,newpid", Presets["thread"] | NEWPID},
+		{"vfork,user,net", Presets["vfork"] | NEWUSER | NEWNET},
 		{"clone_thread", THREAD},
 		{"0x100", VM},
 		{"vm,0x80", VM | NEWTIME},
