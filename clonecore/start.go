@@ -116,9 +116,15 @@ type StepError struct {
 	Label string
 	Errno unix.Errno // 0 when the step returned an unexpected result
 	Value int64
+	// Planned is set for an OpFail step: a failure the compiler put there
+	// on purpose, whose label says all there is to say.
+	Planned bool
 }
 
 func (e *StepError) Error() string {
+	if e.Planned {
+		return e.Label
+	}
 	if e.Errno == 0 {
 		return fmt.Sprintf("%s: unexpected result %d", e.Label, e.Value)
 	}
@@ -344,11 +350,13 @@ func (t *Task) Join() error {
 	switch t.arena.Load64(t.block + offStatus) {
 	case statusFailed:
 		i := int(t.arena.Load64(t.block + offStep))
-		label := fmt.Sprintf("step %d", i)
+		label, planned := fmt.Sprintf("step %d", i), false
 		if t.prog != nil {
 			label = t.prog.Label(i)
+			planned = i < len(t.prog.steps) && t.prog.steps[i].nr == OpFail
 		}
-		t.err = &StepError{Index: i, Label: label, Errno: unix.Errno(t.arena.Load64(t.block + offErrno)), Value: int64(t.arena.Load64(t.block + offValue))}
+		t.err = &StepError{Index: i, Label: label, Errno: unix.Errno(t.arena.Load64(t.block + offErrno)),
+			Value: int64(t.arena.Load64(t.block + offValue)), Planned: planned}
 	}
 	if t.stacks != nil {
 		t.stacks.Free()

@@ -128,12 +128,16 @@ func (b *Bundle) Validate(opts ValidateOptions) error {
 func readConfig(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err // *fs.PathError names the file
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, &LoadError{File: path, Err: err}
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, &LoadError{File: path, Err: err}
 	}
 	if !st.Mode().IsRegular() {
 		what := "not a regular file"

@@ -168,7 +168,7 @@ func TestLoadErrors(t *testing.T) {
 		name, path, want string
 		is               error
 	}{
-		{"missing", missing, "open " + missing + ": no such file or directory", fs.ErrNotExist},
+		{"missing", missing, missing + ": no such file or directory", fs.ErrNotExist},
 		{"directory", dir, dir + ": is a directory, not a config file", nil},
 		{"device", "/dev/null", "/dev/null: is not a regular file", nil},
 		{"too big", big, big + ": is larger than 16 MiB; a config is a few KiB", nil},

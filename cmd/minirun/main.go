@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 )
@@ -85,7 +86,11 @@ func run(args []string) int {
 	if errors.As(err, &st) {
 		return int(st)
 	}
-	fmt.Fprintf(os.Stderr, "minirun: %v\n", err)
+	// One line per error, each prefixed: a spec with three mistakes gets
+	// three "minirun: spec.json: …" lines.
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(os.Stderr, "minirun: %s\n", line)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

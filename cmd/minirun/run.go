@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -59,13 +60,13 @@ func runAction(c *cli.Context) error {
 	}
 	b, err := loadBundle(c)
 	if err != nil {
-		return err
+		return badSpec(err)
 	}
 	o := container.RunOptions{NoPivot: c.Bool("no-pivot"), PreserveFDs: c.Int("preserve-fds")}
 	if c.Bool("explain") {
 		plan, err := container.Compile(b, o)
 		if err != nil {
-			return err
+			return badSpec(err)
 		}
 		defer plan.Free()
 		fmt.Fprintf(c.App.Writer, "# %s (%s)\n", filepath.Base(b.Path), b.Dir)
@@ -74,10 +75,21 @@ func runAction(c *cli.Context) error {
 	}
 	code, err := container.Run(b, o)
 	if err != nil {
-		return err
+		return badSpec(err)
 	}
 	if code != 0 {
 		return exitStatus(code)
 	}
 	return nil
+}
+
+// badSpec gives a config that cannot be read or is invalid exit status 2:
+// bad input, nothing was started. Other errors keep status 1.
+func badSpec(err error) error {
+	var le *specs.LoadError
+	var ve *specs.ValidationError
+	if errors.As(err, &le) || errors.As(err, &ve) {
+		return &exitError{2, err}
+	}
+	return err
 }
