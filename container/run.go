@@ -32,6 +32,9 @@ func Compile(b *specs.Bundle, o RunOptions) (*specs.Plan, error) {
 	if err := b.Validate(specs.ValidateOptions{CheckFS: true}); err != nil {
 		return nil, err
 	}
+	if err := Unsupported(b.Spec, b.Path); err != nil {
+		return nil, err
+	}
 	env := HostEnv(b)
 	env.NoPivot = o.NoPivot
 	env.PreserveFDs = o.PreserveFDs
