@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -16,11 +15,15 @@ import (
 // syscall and return the child's TID or the errno. In the child they never
 // return: it jumps to childMain with the block's address in a register.
 //
+// Both block every signal on the calling thread around the syscall (masks[0]
+// is the set to block, masks[1] receives the old mask), so the child starts
+// with all signals blocked.
+//
 //go:noescape
-func rawClone3(args unsafe.Pointer, size uintptr, block uintptr) (pid uintptr, errno uintptr)
+func rawClone3(args unsafe.Pointer, size uintptr, block uintptr, masks *[2]uint64) (pid uintptr, errno uintptr)
 
 //go:noescape
-func rawClone(flags, stack, ptid, ctid, tls, block uintptr) (pid uintptr, errno uintptr)
+func rawClone(flags, stack, ptid, ctid, tls, block uintptr, masks *[2]uint64) (pid uintptr, errno uintptr)
 
 // cloneArgs is struct clone_args of linux/sched.h (CLONE_ARGS_SIZE_VER2).
 type cloneArgs struct {
@@ -248,13 +251,10 @@ func clone(o Options, arena *Arena, block uintptr, stacks *Stacks, i int) (*Task
 	}
 
 	name := "clone3"
-	runtime.LockOSThread()
-	all := unix.Sigset_t{Val: [16]uint64{^uint64(0)}}
-	var old unix.Sigset_t
-	unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old)
+	masks := [2]uint64{^uint64(0), 0}
 	var pid, errno uintptr
 	if !noClone3.Load() {
-		pid, errno = rawClone3(unsafe.Pointer(&args), unsafe.Sizeof(args), block)
+		pid, errno = rawClone3(unsafe.Pointer(&args), unsafe.Sizeof(args), block, &masks)
 		if errno == uintptr(unix.ENOSYS) {
 			noClone3.Store(true)
 		}
@@ -265,11 +265,9 @@ func clone(o Options, arena *Arena, block uintptr, stacks *Stacks, i int) (*Task
 			pid, errno = 0, uintptr(unix.ENOSYS)
 		} else {
 			pid, errno = rawClone(uintptr(flags)|uintptr(sig), uintptr(args.stack+args.stackSize),
-				uintptr(args.parentTID), uintptr(args.childTID), uintptr(args.tls), block)
+				uintptr(args.parentTID), uintptr(args.childTID), uintptr(args.tls), block, &masks)
 		}
 	}
-	unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
-	runtime.UnlockOSThread()
 	if pw != nil {
 		syscall.ForkLock.Unlock()
 		pw.Close()

@@ -24,9 +24,35 @@
 #define SYS_prlimit64	302
 #define SYS_clone	56
 #define SYS_clone3	435
+#define SYS_rt_sigprocmask	14
 
-// func rawClone3(args uintptr, size uintptr, block uintptr) (pid uintptr, errno uintptr)
-TEXT ·rawClone3(SB),NOSPLIT,$0-40
+// BLOCK_SIGNALS sets the calling thread's mask to masks[0] (all signals)
+// and saves the old one in masks[1], R13 pointing at masks; RESTORE_SIGNALS
+// puts the old one back. Between them this thread takes no signal, so the
+// child starts with every signal blocked (DESIGN.md, rule 5), and no Go code
+// runs there, so no LockOSThread is needed. Both keep AX in BX.
+#define BLOCK_SIGNALS \
+	MOVL	$2, DI; \
+	MOVQ	R13, SI; \
+	LEAQ	8(R13), DX; \
+	MOVL	$8, R10; \
+	MOVL	$SYS_rt_sigprocmask, AX; \
+	SYSCALL
+
+#define RESTORE_SIGNALS \
+	MOVQ	AX, BX; \
+	MOVL	$2, DI; \
+	LEAQ	8(R13), SI; \
+	XORL	DX, DX; \
+	MOVL	$8, R10; \
+	MOVL	$SYS_rt_sigprocmask, AX; \
+	SYSCALL; \
+	MOVQ	BX, AX
+
+// func rawClone3(args unsafe.Pointer, size uintptr, block uintptr, masks *[2]uint64) (pid uintptr, errno uintptr)
+TEXT ·rawClone3(SB),NOSPLIT,$0-48
+	MOVQ	masks+24(FP), R13
+	BLOCK_SIGNALS
 	MOVQ	args+0(FP), DI
 	MOVQ	size+8(FP), SI
 	MOVQ	block+16(FP), R12
@@ -34,22 +60,25 @@ TEXT ·rawClone3(SB),NOSPLIT,$0-40
 	SYSCALL
 	CMPQ	AX, $0
 	JEQ	child
+	RESTORE_SIGNALS
 	CMPQ	AX, $0xfffffffffffff001
 	JLS	ok3
-	MOVQ	$-1, pid+24(FP)
+	MOVQ	$-1, pid+32(FP)
 	NEGQ	AX
-	MOVQ	AX, errno+32(FP)
+	MOVQ	AX, errno+40(FP)
 	RET
 ok3:
-	MOVQ	AX, pid+24(FP)
-	MOVQ	$0, errno+32(FP)
+	MOVQ	AX, pid+32(FP)
+	MOVQ	$0, errno+40(FP)
 	RET
 child:
 	JMP	childMain<>(SB)
 
-// func rawClone(flags, stack, ptid, ctid, tls, block uintptr) (pid uintptr, errno uintptr)
+// func rawClone(flags, stack, ptid, ctid, tls, block uintptr, masks *[2]uint64) (pid uintptr, errno uintptr)
 // The legacy entry: x86-64's clone(2) takes (flags, stack, ptid, ctid, tls).
-TEXT ·rawClone(SB),NOSPLIT,$0-64
+TEXT ·rawClone(SB),NOSPLIT,$0-72
+	MOVQ	masks+48(FP), R13
+	BLOCK_SIGNALS
 	MOVQ	flags+0(FP), DI
 	MOVQ	stack+8(FP), SI
 	MOVQ	ptid+16(FP), DX
@@ -60,15 +89,16 @@ TEXT ·rawClone(SB),NOSPLIT,$0-64
 	SYSCALL
 	CMPQ	AX, $0
 	JEQ	child
+	RESTORE_SIGNALS
 	CMPQ	AX, $0xfffffffffffff001
 	JLS	ok
-	MOVQ	$-1, pid+48(FP)
+	MOVQ	$-1, pid+56(FP)
 	NEGQ	AX
-	MOVQ	AX, errno+56(FP)
+	MOVQ	AX, errno+64(FP)
 	RET
 ok:
-	MOVQ	AX, pid+48(FP)
-	MOVQ	$0, errno+56(FP)
+	MOVQ	AX, pid+56(FP)
+	MOVQ	$0, errno+64(FP)
 	RET
 child:
 	JMP	childMain<>(SB)

@@ -40,29 +40,57 @@
 #define SYS_prlimit64	261
 #define SYS_clone	220
 #define SYS_clone3	435
+#define SYS_rt_sigprocmask	135
+
+// BLOCK_SIGNALS sets the calling thread's mask to masks[0] (all signals)
+// and saves the old one in masks[1], R20 pointing at masks; RESTORE_SIGNALS
+// puts the old one back, keeping R0 (in R21). Between them this thread
+// takes no signal, so the child starts with every signal blocked
+// (DESIGN.md, rule 5), and no Go code runs there, so no LockOSThread is
+// needed.
+#define BLOCK_SIGNALS \
+	MOVD	$2, R0; \
+	MOVD	R20, R1; \
+	ADD	$8, R20, R2; \
+	MOVD	$8, R3; \
+	MOVD	$SYS_rt_sigprocmask, R8; \
+	SVC
+
+#define RESTORE_SIGNALS \
+	MOVD	R0, R21; \
+	MOVD	$2, R0; \
+	ADD	$8, R20, R1; \
+	MOVD	ZR, R2; \
+	MOVD	$8, R3; \
+	MOVD	$SYS_rt_sigprocmask, R8; \
+	SVC; \
+	MOVD	R21, R0
 
 // DMB ISH: order memory accesses within the inner shareable domain, which
 // holds every CPU that can run the parent.
 #define BARRIER	DMB	$0xb
 
-// func rawClone3(args uintptr, size uintptr, block uintptr) (pid uintptr, errno uintptr)
-TEXT ·rawClone3(SB),NOSPLIT,$0-40
+// func rawClone3(args unsafe.Pointer, size uintptr, block uintptr, masks *[2]uint64) (pid uintptr, errno uintptr)
+TEXT ·rawClone3(SB),NOSPLIT,$0-48
+	MOVD	masks+24(FP), R20
+	BLOCK_SIGNALS
 	MOVD	args+0(FP), R0
 	MOVD	size+8(FP), R1
 	MOVD	block+16(FP), R19	// kept by the kernel for the child; Go has no callee-saved registers to spoil
 	MOVD	$SYS_clone3, R8
 	SVC
 	CBZ	R0, child
+	RESTORE_SIGNALS
 	CMN	$4095, R0	// R0 in [-4095, -1] sets the carry: an errno
 	BCC	ok3
 	MOVD	$-1, R1
-	MOVD	R1, pid+24(FP)
+	MOVD	R1, pid+32(FP)
 	NEG	R0, R0
-	MOVD	R0, errno+32(FP)
+	MOVD	R0, errno+40(FP)
 	RET
 ok3:
-	MOVD	R0, pid+24(FP)
-	MOVD	ZR, errno+32(FP)
+	MOVD	R0, pid+32(FP)
+	MOVD	ZR, errno+40(FP)
 	RET
 child:
 	B	childMain<>(SB)
@@ -71,7 +99,9 @@ child:
 // The legacy entry. The Go side passes amd64's order (flags, stack, ptid,
 // ctid, tls); arm64's clone(2) takes (flags, stack, ptid, tls, ctid), so
 // ctid and tls swap registers here.
-TEXT ·rawClone(SB),NOSPLIT,$0-64
+TEXT ·rawClone(SB),NOSPLIT,$0-72
+	MOVD	masks+48(FP), R20
+	BLOCK_SIGNALS
 	MOVD	flags+0(FP), R0
 	MOVD	stack+8(FP), R1
 	MOVD	ptid+16(FP), R2
@@ -81,16 +111,17 @@ TEXT ·rawClone(SB),NOSPLIT,$0-64
 	MOVD	$SYS_clone, R8
 	SVC
 	CBZ	R0, child
+	RESTORE_SIGNALS
 	CMN	$4095, R0
 	BCC	ok
 	MOVD	$-1, R1
-	MOVD	R1, pid+48(FP)
+	MOVD	R1, pid+56(FP)
 	NEG	R0, R0
-	MOVD	R0, errno+56(FP)
+	MOVD	R0, errno+64(FP)
 	RET
 ok:
-	MOVD	R0, pid+48(FP)
-	MOVD	ZR, errno+56(FP)
+	MOVD	R0, pid+56(FP)
+	MOVD	ZR, errno+64(FP)
 	RET
 child:
 	B	childMain<>(SB)
