@@ -283,3 +283,17 @@ func TestProbeRefuses(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRun measures one whole probe: prepare, clone, wait while it is
+// held, release, wait for the exit, compare and put back.
+func BenchmarkRun(b *testing.B) {
+	for _, name := range []string{"fork", "thread", "vfork"} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Run(clonecore.Presets[name]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
