@@ -393,7 +393,7 @@ func (p *prober) measureSched(lv *live) {
 	if b, err := os.ReadFile("/proc/thread-self/stat"); err == nil {
 		own, _ = parseStatState(string(b))
 	}
-	res.Evidence = fmt.Sprintf("the child: a task in state %s (%s), %s; minirun's thread: state %s, %s",
+	res.Evidence = fmt.Sprintf("the child: state %s in %s, %s; minirun's thread: state %s, %s",
 		stateName(state), where, policyName(child), stateName(own), policyName(int64(p.ownPolicy)))
 	if child == int64(p.ownPolicy) && state != "" {
 		res.Same, res.Verdict = boolp(true), "identical"
