@@ -419,6 +419,7 @@ func (p *prober) run() (*Report, error) {
 // waitHeld waits until the child is blocked in its sync read and reads
 // /proc/<tid> then. early is true when the child ended first: a step failed.
 func (p *prober) waitHeld(t *clonecore.Task, joined chan error) (lv live, early bool, jerr error) {
+wait:
 	for {
 		select {
 		case jerr = <-joined:
@@ -428,7 +429,7 @@ func (p *prober) waitHeld(t *clonecore.Task, joined chan error) (lv live, early 
 		sc, err := readSyscall(t.TID)
 		if err == nil && !sc.Running && sc.Nr == unix.SYS_READ && sc.Args[0] == uint64(p.syncR) {
 			lv.sc = sc
-			break
+			break wait
 		}
 		time.Sleep(20 * time.Microsecond)
 	}
