@@ -16,7 +16,7 @@ func init() {
 		Name:  "clone",
 		Usage: "start a probe task with the given clone flags and show, measured, what it shares with minirun",
 		UsageText: "minirun clone --flags LIST [--json] [--explain]\n" +
-			"   minirun clone --compare LIST [--compare LIST]... [--json]",
+			"minirun clone --compare LIST [--compare LIST]... [--json]",
 		Description: `Starts one task with clone3 and exactly the flags given (plus, for a task in
 minirun's address space, CLONE_SETTLS and the TID word flags the clone core
 needs, reported as added). The task runs a short program of raw syscalls,
@@ -34,10 +34,12 @@ new...) and the measurement behind it, then each namespace, then notes on
 what the flags did that the table does not say.
 
 --flags takes names with or without CLONE_, in any case, separated by
-commas or '|' (vm,fs,files), presets (` + strings.Join(clonecore.PresetNames(), ", ") + `) and numbers (0x100).
-"thread" and "vfork" name the presets; write clone_thread or clone_vfork for
-the single flag. The kernel's rules (CLONE_THREAD needs CLONE_SIGHAND, which
-needs CLONE_VM...) are checked first, and a refusal names the rule.
+commas or '|' (vm,fs,files), presets (` + strings.Join(clonecore.PresetNames(), ", ") + `) and
+numbers (0x100). "thread" and "vfork" are the presets alone or beside
+namespaces (thread,newpid) and the single flag among other flags
+(vm,sighand,thread); clone_thread and clone_vfork are always the flag. The
+kernel's rules (CLONE_THREAD needs CLONE_SIGHAND, which needs CLONE_VM...)
+are checked first, and a refusal names the rule.
 
 --compare prints the article's comparison tables with one column per flag
 set, every cell from a live probe. Columns: "fork,thread" (a comma list of
