@@ -169,7 +169,13 @@ func (c *compiler) process() {
 	if p.NoNewPrivileges {
 		c.b.prctl("process.noNewPrivileges", "PR_SET_NO_NEW_PRIVS", unix.PR_SET_NO_NEW_PRIVS, 1, "1")
 	}
-	if !c.env.DieWithParent {
+	if c.env.DieWithParent {
+		// Set once more, last: the kernel clears the parent-death signal
+		// when the credentials change (process.user, a user namespace's
+		// uid 0) and never hands it to a fork's child (the double fork
+		// of a PID namespace join).
+		c.b.prctl("minirun: die with minirun (set again: a change of uid and the double fork clear it)", "PR_SET_PDEATHSIG", unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), "SIGKILL")
+	} else {
 		c.b.prctl("minirun: the container outlives minirun from here on", "PR_SET_PDEATHSIG", unix.PR_SET_PDEATHSIG, 0, "0")
 	}
 	first := 3 + c.env.PreserveFDs
