@@ -34,6 +34,7 @@ type facts struct {
 	Status               map[string]string // /proc/self/status, trimmed values
 	Rlimits              map[string][2]uint64
 	OOMScoreAdj          string
+	Monotonic, Boottime  int64             // clock_gettime, whole seconds
 	NS                   map[string]uint64 // /proc/self/ns/NAME → inode
 	UIDMap, GIDMap       string            // fields joined by single spaces, one line per entry
 	Mounts               []mountEntry
@@ -154,6 +155,7 @@ func gatherFacts() *facts {
 	} else {
 		f.OOMScoreAdj = strings.TrimSpace(string(data))
 	}
+	f.Monotonic, f.Boottime = clockSeconds(unix.CLOCK_MONOTONIC), clockSeconds(unix.CLOCK_BOOTTIME)
 	if f.NS, err = nsInodes("/proc/self/ns"); err != nil {
 		note("ns", err)
 	}
@@ -329,4 +331,13 @@ func errName(err error) string {
 		}
 	}
 	return err.Error()
+}
+
+// clockSeconds reads a clock, whole seconds (-1 on error).
+func clockSeconds(clock int32) int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(clock, &ts); err != nil {
+		return -1
+	}
+	return ts.Sec
 }

@@ -1010,3 +1010,123 @@ func stillAlive(pid int) (bool, string) {
 	}
 	return true, "state " + state
 }
+
+// TestRunTimeOffsets asks for a new time namespace whose monotonic and
+// boot clocks are ahead by linux.timeOffsets: the container's clocks
+// read between the host's before and after, plus the offsets. (No timing:
+// both clocks only go forward.)
+func TestRunTimeOffsets(t *testing.T) {
+	needRoot(t, "creates a time namespace")
+	const (
+		monoOffset = 10 * 365 * 86400 // ten years
+		bootOffset = 20 * 365 * 86400
+	)
+	tb := helperBundle(t, specs.GenerateOptions{})
+	tb.Spec.Linux.Namespaces = append(tb.Spec.Linux.Namespaces, rspec.LinuxNamespace{Type: rspec.TimeNamespace})
+	tb.Spec.Linux.TimeOffsets = map[string]rspec.LinuxTimeOffset{
+		"monotonic": {Secs: monoOffset},
+		"boottime":  {Secs: bootOffset},
+	}
+	mono0, boot0 := clockSeconds(unix.CLOCK_MONOTONIC), clockSeconds(unix.CLOCK_BOOTTIME)
+	f := runFacts(t, tb)
+	mono1, boot1 := clockSeconds(unix.CLOCK_MONOTONIC), clockSeconds(unix.CLOCK_BOOTTIME)
+	cases := []struct {
+		clock          string
+		got, low, high int64
+	}{
+		{"CLOCK_MONOTONIC", f.Monotonic, mono0 + monoOffset, mono1 + monoOffset},
+		{"CLOCK_BOOTTIME", f.Boottime, boot0 + bootOffset, boot1 + bootOffset},
+	}
+	for _, c := range cases {
+		if c.got < c.low || c.got > c.high {
+			t.Errorf("%s in the container: got %d s, want %d to %d (the host's plus the offset)", c.clock, c.got, c.low, c.high)
+		}
+	}
+}
+
+// TestRunBinaryOptions runs the binary with run's options: --preserve-fds
+// passes exactly the fds asked for, --no-pivot still enters the rootfs.
+func TestRunBinaryOptions(t *testing.T) {
+	needRoot(t, "creates namespaces")
+	cases := []struct {
+		name   string
+		args   []string
+		script string
+		extra  int // files passed as fds 3, 4, …
+		stdout string
+	}{
+		{"--preserve-fds 2", []string{"--preserve-fds", "2"},
+			`for fd in 3 4 5; do if [ -e /proc/$$/fd/$fd ]; then echo "$fd $(basename "$(readlink /proc/$$/fd/$fd)")"; else echo "$fd closed"; fi; done`,
+			3, "3 extra-3\n4 extra-4\n5 closed\n"},
+		{"no fds preserved", nil,
+			`for fd in 3 4; do if [ -e /proc/$$/fd/$fd ]; then echo "$fd open"; else echo "$fd closed"; fi; done`,
+			2, "3 closed\n4 closed\n"},
+		{"--no-pivot", []string{"--no-pivot"},
+			`ls /; touch /x 2>/dev/null && echo writable; echo $$`,
+			0, "bin\ndev\nproc\nsys\n1\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tb := busyboxBundle(t, specs.GenerateOptions{}, c.script)
+			tb.save(t)
+			cmd := exec.Command(minirunBin, append(append([]string{"run"}, c.args...), tb.config())...)
+			for i := 0; i < c.extra; i++ {
+				f, err := os.Create(filepath.Join(tb.Dir, fmt.Sprintf("extra-%d", 3+i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				cmd.ExtraFiles = append(cmd.ExtraFiles, f)
+			}
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("minirun run %q: %v; stderr %q", c.args, err, stderr.String())
+			}
+			if stdout.String() != c.stdout {
+				t.Errorf("got stdout %q, want %q", stdout.String(), c.stdout)
+			}
+		})
+	}
+}
+
+// TestRunSymlinkDestinations gives mounts and devices destinations through
+// symlinks of the image that point outside it, absolute and by "..": each
+// must resolve inside the rootfs and create nothing on the host.
+func TestRunSymlinkDestinations(t *testing.T) {
+	needRoot(t, "creates mount namespaces")
+	host := tempDir(t) // stands for a host folder an image might aim at
+	tb := helperBundle(t, specs.GenerateOptions{}, "ls:"+host)
+	// The image has the folder the links name (as Debian's /var/run → /run
+	// has /run); minirun, unlike runc, does not create a missing target.
+	tb.mkdirs(t, host)
+	if err := os.Symlink(host, filepath.Join(tb.Rootfs, "abs")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(strings.Repeat("../", 12)+strings.TrimPrefix(host, "/"), filepath.Join(tb.Rootfs, "rel")); err != nil {
+		t.Fatal(err)
+	}
+	tb.Spec.Mounts = append(tb.Spec.Mounts,
+		rspec.Mount{Destination: "/abs/m1", Type: "tmpfs", Source: "tmpfs"},
+		rspec.Mount{Destination: "/rel/m2", Type: "tmpfs", Source: "tmpfs"},
+	)
+	tb.Spec.Linux.Devices = []rspec.LinuxDevice{{Path: "/abs/null", Type: "c", Major: 1, Minor: 3}}
+	tb.Spec.Root.Readonly = false
+	before := snapshotHost(t)
+	f := runFacts(t, tb)
+	checkNothingLeft(t, before)
+	if ents, err := os.ReadDir(host); err != nil || len(ents) != 0 {
+		t.Errorf("the host folder the symlinks name: got %v (%v), want it empty", ents, err)
+	}
+	if got, want := f.Probes["ls:"+host].Entries, []string{"m1", "m2", "null"}; !slices.Equal(got, want) {
+		t.Errorf("%s in the container: got %q, want %q (made inside the rootfs)", host, got, want)
+	}
+	for _, p := range []string{"m1", "m2"} {
+		if m := f.mount(filepath.Join(host, p)); m == nil || m.FSType != "tmpfs" {
+			t.Errorf("mount at %s in the container: got %+v, want a tmpfs", filepath.Join(host, p), m)
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(tb.Rootfs, strings.TrimPrefix(host, "/"))); err != nil || len(ents) != 3 {
+		t.Errorf("the rootfs's own %s: got %v (%v), want m1, m2 and null", host, ents, err)
+	}
+}
