@@ -17,11 +17,20 @@ import (
 // copies the master out of the child with pidfd_getfd, and sizes the pty:
 // process.consoleSize, or minirun's own terminal's size.
 func takeConsole(task *clonecore.Task, plan *specs.Plan, notify *os.File, size *rspec.Box) (*os.File, error) {
-	var b [1]byte
-	if n, _ := notify.Read(b[:]); n != 1 {
-		return nil, fmt.Errorf("process.terminal: the container's process ended before it opened a pty")
+	if err := awaitNotify(notify, "process.terminal: the container's process ended before it opened a pty"); err != nil {
+		return nil, err
 	}
-	fd, err := unix.PidfdGetfd(task.PidFD, int(int32(plan.Arena.Load64(plan.Console))), 0)
+	pidfd := task.PidFD
+	if plan.DoubleFork {
+		// The pty was opened by the grandchild, whose TID the middle task
+		// left before it forked.
+		var err error
+		if pidfd, err = unix.PidfdOpen(int(int32(plan.Arena.Load64(plan.GrandchildTID))), 0); err != nil {
+			return nil, fmt.Errorf("process.terminal: pidfd of the container's process: %w", err)
+		}
+		defer unix.Close(pidfd)
+	}
+	fd, err := unix.PidfdGetfd(pidfd, int(int32(plan.Arena.Load64(plan.Console))), 0)
 	if err != nil {
 		return nil, fmt.Errorf("process.terminal: take the pty master from the container: %w", err)
 	}

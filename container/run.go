@@ -162,13 +162,28 @@ func start(plan *specs.Plan, size *rspec.Box) (*process, error) {
 			return fail(err)
 		}
 	}
+	if plan.TimeOffsets != "" {
+		// Once the child says it has unshared its time namespace, and
+		// while it waits, nothing has entered that namespace: its clock
+		// offsets can still be set.
+		if err := awaitNotify(notifyR, "linux.timeOffsets: the container's process ended before it made its time namespace"); err != nil {
+			if jerr := task.Join(); jerr != nil {
+				err = jerr
+			}
+			return fail(err)
+		}
+		file := "/proc/" + strconv.Itoa(task.TID) + "/timens_offsets"
+		if err := os.WriteFile(file, []byte(plan.TimeOffsets), 0); err != nil {
+			return fail(fmt.Errorf("linux.timeOffsets: write %s: %w", file, unwrapPath(err)))
+		}
+	}
 	release := func() error {
 		if _, err := syncW.Write([]byte{1}); err != nil {
 			return fmt.Errorf("release the container's process: %w", err)
 		}
 		return nil
 	}
-	if plan.UserNS {
+	if plan.WaitsForParent() {
 		if err := release(); err != nil {
 			return fail(err)
 		}
@@ -261,6 +276,16 @@ func idMapHelper(helper, field string, pid int, idMap string) error {
 	out, err := exec.Command(path, args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s: %s %s: %v: %s", field, helper, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// awaitNotify waits for the child's byte on the notify pipe; EOF means the
+// child is gone (its own failure, from Join, then says more).
+func awaitNotify(notify *os.File, gone string) error {
+	var b [1]byte
+	if n, _ := notify.Read(b[:]); n != 1 {
+		return errors.New(gone)
 	}
 	return nil
 }

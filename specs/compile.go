@@ -82,19 +82,30 @@ type Plan struct {
 	UserNS         bool
 	UIDMap, GIDMap string
 	SetgroupsDeny  bool
+	// TimeOffsets, for a new time namespace, is what the parent writes to
+	// /proc/PID/timens_offsets ("monotonic S N" lines) before releasing the
+	// child.
+	TimeOffsets string
 	// DoubleFork is set when a PID namespace is joined: the cloned task
 	// forks (with CLONE_PARENT, so minirun is the parent) and exits; the
 	// container's process is the grandchild, whose TID (in minirun's PID
 	// namespace) is left at GrandchildTID.
 	DoubleFork    bool
 	GrandchildTID uintptr
+	// NotifyFD is the arena word for the write end of the notify pipe, on
+	// which the child writes one byte when it has unshared its time
+	// namespace (TimeOffsets) and one when its pty is ready (Console).
+	NotifyFD uintptr
 	// Console is set for process.terminal: the arena word where the child
-	// leaves the pty master's fd number, after writing one byte to the
-	// pipe whose write end's number the parent stores at NotifyFD; the
-	// parent takes the master with pidfd_getfd, then writes to the sync
-	// pipe again (see terminal).
-	Console, NotifyFD uintptr
+	// leaves the pty master's fd number before it notifies; the parent
+	// takes the master with pidfd_getfd, then writes to the sync pipe
+	// again (see terminal).
+	Console uintptr
 }
+
+// WaitsForParent reports whether the child waits, before its setup, for
+// the parent to write its id maps or clock offsets and release it.
+func (p *Plan) WaitsForParent() bool { return p.UserNS || p.TimeOffsets != "" }
 
 // Free releases the arena. Call it after the child has exec'd or exited.
 func (p *Plan) Free() {
@@ -114,7 +125,10 @@ func (p *Plan) Explain() string {
 		}
 		fmt.Fprintf(&b, "parent: write /proc/PID/gid_map %q\n", p.GIDMap)
 	}
-	if p.UserNS {
+	if p.TimeOffsets != "" {
+		fmt.Fprintf(&b, "parent: write /proc/PID/timens_offsets %q\n", p.TimeOffsets)
+	}
+	if p.WaitsForParent() {
 		fmt.Fprintf(&b, "parent: release the child (write 1 byte to the sync pipe)\n")
 	}
 	if p.Console != 0 {
@@ -126,10 +140,11 @@ func (p *Plan) Explain() string {
 }
 
 type compiler struct {
-	s    *rspec.Spec
-	env  CompileEnv
-	b    *builder
-	plan *Plan
+	s       *rspec.Spec
+	env     CompileEnv
+	b       *builder
+	plan    *Plan
+	madeCwd bool // process.cwd was created inside the rootfs
 }
 
 // Compile turns a validated spec into a Plan. It is a pure function of the
@@ -161,28 +176,40 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	for _, j := range joins {
 		userJoin = userJoin || j.Flag == clonecore.NEWUSER
 	}
-	// Namespaces a joined user namespace must own are made by unshare
-	// after the setns calls; the others by the clone itself.
+	// The clone makes the new namespaces, but two kinds are unshared by
+	// the child instead: all of them when a joined user namespace must own
+	// them (they would belong to minirun's otherwise), and a time
+	// namespace always, so minirun can write its clock offsets before any
+	// task enters it (the kernel freezes them then; a CLONE_VM child would
+	// stay outside it anyway).
+	// A new PID namespace goes with it then: the task that forks into the
+	// time namespace must not be the PID namespace's init (init cannot
+	// fork with CLONE_PARENT, and the container's process must be PID 1).
 	cloneNS := newNS
+	if newNS&clonecore.NEWTIME != 0 {
+		cloneNS &^= clonecore.NEWTIME | clonecore.NEWPID
+	}
 	if userJoin {
 		cloneNS = 0
 	}
 	c.plan.Flags = cloneNS | clonecore.CLEAR_SIGHAND
 	// Sharing minirun's address space spares copying its page tables (the
-	// child execs soon). Not when the child must setns into a user
-	// namespace (refused to a task whose memory is shared), nor with a new
-	// time namespace (a CLONE_VM child stays in the old one: the clocks'
-	// offsets live in its address space).
-	if !userJoin && newNS&clonecore.NEWTIME == 0 {
+	// child execs soon); setns into a user namespace refuses a task whose
+	// memory is shared, so a user-namespace join forks instead.
+	if !userJoin {
 		c.plan.Flags |= clonecore.VM
 	}
 
 	c.lifeline()
 	c.joinNamespaces(newNS &^ cloneNS)
+	c.timeOffsets(newNS, cloneNS)
 	c.userNamespace(cloneNS)
+	c.doubleFork()
 	c.b.simple("minirun: device nodes and directories get exactly the modes asked for", unix.SYS_UMASK, "umask", []string{"0"}, 0)
 	if newNS&clonecore.NEWNS != 0 || c.joinsMount() {
 		c.filesystem()
+	} else {
+		c.sysctls()
 	}
 	c.process()
 	if c.b.err != nil {
@@ -207,9 +234,7 @@ func (c *compiler) lifeline() {
 }
 
 // joinNamespaces enters every namespace given by path, in namespaces.Plan's
-// order, then unshares the new namespaces the clone could not make, and
-// forks once more when the PID or time namespace of the process-to-be
-// changed (both take effect only for children).
+// order, then unshares the new namespaces the clone did not make.
 func (c *compiler) joinNamespaces(unshare clonecore.Flags) {
 	for _, j := range c.plan.Joins {
 		w, err := c.b.a.Alloc(8)
@@ -220,35 +245,88 @@ func (c *compiler) joinNamespaces(unshare clonecore.Flags) {
 		label := fmt.Sprintf("%s: join the %s namespace at %s", j.Field(), j.Type, j.Path)
 		f := wordFD(w, "fd<"+j.Path+">")
 		c.b.call(label, unix.SYS_SETNS, "setns", []string{f.name, j.Flag.String()}, []clonecore.Arg{f.arg, clonecore.Imm(uintptr(j.Flag))})
+		if j.Flag == clonecore.NEWUSER {
+			// minirun's uid 0 means nothing there: become the joined
+			// namespace's root, or nothing the child makes has an owner.
+			label := j.Field() + ": become root of the joined user namespace"
+			c.b.simple(label, unix.SYS_SETRESGID, "setresgid", []string{"0", "0", "0"}, 0, 0, 0)
+			c.b.simple(label, unix.SYS_SETRESUID, "setresuid", []string{"0", "0", "0"}, 0, 0, 0)
+		}
 		if j.Flag&(clonecore.NEWPID|clonecore.NEWTIME) != 0 {
 			c.plan.DoubleFork = true
 		}
 	}
 	if unshare != 0 {
-		c.b.simple("linux.namespaces: new namespaces owned by the joined user namespace", unix.SYS_UNSHARE, "unshare",
-			[]string{unshare.String()}, uintptr(unshare))
+		label := "linux.namespaces: new namespaces owned by the joined user namespace"
+		if len(c.plan.Joins) == 0 || c.plan.Joins[0].Flag != clonecore.NEWUSER {
+			label = "linux.namespaces: new time (and PID) namespaces, entered by the fork below"
+		}
+		c.b.simple(label, unix.SYS_UNSHARE, "unshare", []string{unshare.String()}, uintptr(unshare))
 		if unshare&(clonecore.NEWPID|clonecore.NEWTIME) != 0 {
 			c.plan.DoubleFork = true
 		}
 	}
-	if c.plan.DoubleFork {
-		// setns(CLONE_NEWPID) changes only the namespace of children to
-		// come: fork once more. CLONE_PARENT makes minirun the new task's
-		// parent, so it reaps the container's process itself; the middle
-		// task exits at once.
-		tid, _ := c.b.a.Alloc(8)
-		c.plan.GrandchildTID = tid
-		flags := uintptr(unix.CLONE_PARENT | unix.CLONE_PARENT_SETTID | uintptr(unix.SIGCHLD))
-		res := c.b.p.NewSlot()
-		c.b.call("linux.namespaces: enter the PID and time namespaces of children (fork)", unix.SYS_CLONE, "clone",
-			[]string{"CLONE_PARENT|CLONE_PARENT_SETTID|SIGCHLD", "NULL", "&grandchild_tid", "NULL", "0"},
-			// clone(flags, stack, parent_tid, …): the same first three on
-			// every architecture.
-			[]clonecore.Arg{clonecore.Imm(flags), clonecore.Imm(0), clonecore.Imm(tid), clonecore.Imm(0), clonecore.Imm(0)},
-			clonecore.SaveTo(res))
-		c.b.call("linux.namespaces: the middle task of the double fork exits", clonecore.OpExitIf, "exit_if", []string{"pid != 0", "0"},
-			[]clonecore.Arg{res.Value(), clonecore.Imm(0)})
+}
+
+// doubleFork forks once more when the PID or time namespace of the
+// process-to-be was joined or unshared: both take effect only for children.
+// CLONE_PARENT makes minirun the new task's parent, so it reaps the
+// container's process itself; the middle task exits at once. It comes after
+// the wait for the parent, so the parent writes id maps and clock offsets
+// before any task enters the new namespaces.
+func (c *compiler) doubleFork() {
+	if !c.plan.DoubleFork {
+		return
 	}
+	tid, _ := c.b.a.Alloc(8)
+	c.plan.GrandchildTID = tid
+	flags := uintptr(unix.CLONE_PARENT | unix.CLONE_PARENT_SETTID | uintptr(unix.SIGCHLD))
+	res := c.b.p.NewSlot()
+	c.b.call("linux.namespaces: enter the PID and time namespaces of children (fork)", unix.SYS_CLONE, "clone",
+		[]string{"CLONE_PARENT|CLONE_PARENT_SETTID|SIGCHLD", "NULL", "&grandchild_tid", "NULL", "0"},
+		// clone(flags, stack, parent_tid, …): the same first three on
+		// every architecture.
+		[]clonecore.Arg{clonecore.Imm(flags), clonecore.Imm(0), clonecore.Imm(tid), clonecore.Imm(0), clonecore.Imm(0)},
+		clonecore.SaveTo(res))
+	c.b.call("linux.namespaces: the middle task of the double fork exits", clonecore.OpExitIf, "exit_if", []string{"pid != 0", "0"},
+		[]clonecore.Arg{res.Value(), clonecore.Imm(0)})
+}
+
+// timeOffsets hands linux.timeOffsets to the parent, which writes them to
+// /proc/PID/timens_offsets while the child waits. The file names the time
+// namespace the child has unshared only once it has, so the child says so
+// on the notify pipe first.
+func (c *compiler) timeOffsets(newNS, cloneNS clonecore.Flags) {
+	l := c.s.Linux
+	if newNS&clonecore.NEWTIME == 0 || l == nil || len(l.TimeOffsets) == 0 {
+		return
+	}
+	var b strings.Builder
+	for _, clock := range sortedKeys(l.TimeOffsets) {
+		o := l.TimeOffsets[clock]
+		fmt.Fprintf(&b, "%s %d %d\n", clock, o.Secs, o.Nanosecs)
+	}
+	c.plan.TimeOffsets = b.String()
+	c.notifyStep("linux.timeOffsets: tell minirun the time namespace is unshared")
+	if cloneNS&clonecore.NEWUSER == 0 { // else the id-map wait serves both
+		c.syncStep("linux.timeOffsets: wait for the parent to write the clock offsets")
+	}
+}
+
+// notifyStep writes one byte to the notify pipe: the child has reached a
+// point the parent waits for.
+func (c *compiler) notifyStep(label string) {
+	if c.plan.NotifyFD == 0 {
+		w, err := c.b.a.Alloc(8)
+		if err != nil && c.b.err == nil {
+			c.b.err = err
+		}
+		c.plan.NotifyFD = w
+	}
+	buf := c.b.words(1)
+	nf := wordFD(c.plan.NotifyFD, "fd<notify>")
+	c.b.call(label, unix.SYS_WRITE, "write", []string{nf.name, "buf", "1"},
+		[]clonecore.Arg{nf.arg, clonecore.Imm(buf), clonecore.Imm(1)}, clonecore.Expect(1))
 }
 
 // userNamespace adds the wait for the parent's id maps, and becomes root in
@@ -265,7 +343,7 @@ func (c *compiler) userNamespace(newNS clonecore.Flags) {
 	// caller's own gid, and only once setgroups is denied; wider maps go
 	// through newgidmap, which may leave setgroups allowed.
 	c.plan.SetgroupsDeny = c.env.Rootless && len(l.GIDMappings) == 1 && l.GIDMappings[0].Size == 1
-	c.syncStep("linux.uidMappings: wait for the parent to write the id maps")
+	c.syncStep("linux.uidMappings: wait for the parent to write the id maps (and clock offsets)")
 	if maps(l.GIDMappings, 0) {
 		c.b.simple("linux.gidMappings: become gid 0 of the new user namespace", unix.SYS_SETRESGID, "setresgid", []string{"0", "0", "0"}, 0, 0, 0)
 	}
@@ -316,7 +394,11 @@ func (c *compiler) filesystem() {
 	r := rootDirs{root: c.b.slotFD(root)}
 	c.mounts(r)
 	c.devices(r)
+	c.makeCwd(r)
 	c.pivot(r)
+	// Sysctls go through the container's /proc/sys, before readonlyPaths
+	// makes it read-only.
+	c.sysctls()
 	c.maskAndReadonly()
 }
 

@@ -141,11 +141,6 @@ func (c *compiler) process() {
 	if s.Domainname != "" {
 		c.b.simple("domainname", unix.SYS_SETDOMAINNAME, "setdomainname", []string{q(s.Domainname), itoa(len(s.Domainname))}, c.b.str(s.Domainname), uintptr(len(s.Domainname)))
 	}
-	if s.Linux != nil {
-		for _, k := range sortedKeys(s.Linux.Sysctl) {
-			c.writeFile(fmt.Sprintf("linux.sysctl[%q]", k), sysctlPath(k), s.Linux.Sysctl[k])
-		}
-	}
 	if p.OOMScoreAdj != nil {
 		c.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", itoa(*p.OOMScoreAdj))
 	}
@@ -187,6 +182,26 @@ func (c *compiler) process() {
 	c.exec()
 }
 
+// sysctls writes linux.sysctl, each key through /proc/sys.
+func (c *compiler) sysctls() {
+	if l := c.s.Linux; l != nil {
+		for _, k := range sortedKeys(l.Sysctl) {
+			c.writeFile(fmt.Sprintf("linux.sysctl[%q]", k), sysctlPath(k), l.Sysctl[k])
+		}
+	}
+}
+
+// makeCwd creates process.cwd inside the rootfs, before the root may become
+// read-only (runc creates it too).
+func (c *compiler) makeCwd(r rootDirs) {
+	rel := strings.TrimPrefix(path.Clean("/"+c.s.Process.Cwd), "/")
+	if rel == "" {
+		return
+	}
+	c.madeCwd = true
+	c.b.close("process.cwd: "+c.s.Process.Cwd, c.b.slotFD(c.b.mkdirAll("process.cwd: "+c.s.Process.Cwd, r, rel)))
+}
+
 func (c *compiler) writeFile(label, file, value string) {
 	f := c.b.newFD(file)
 	c.b.openat(label, atFDCWD, file, unix.O_WRONLY|unix.O_CLOEXEC, 0, f)
@@ -194,13 +209,17 @@ func (c *compiler) writeFile(label, file, value string) {
 	c.b.close(label, c.b.slotFD(f))
 }
 
-// cwd creates process.cwd if the image lacks it (as runc does) and enters it.
+// cwd enters process.cwd, creating it first if the image lacks it and the
+// filesystem step did not (a container without a mount namespace).
 func (c *compiler) cwd() {
 	cwd := path.Clean(c.s.Process.Cwd)
 	if cwd == "" || cwd == "." {
 		cwd = "/"
 	}
 	parts := strings.Split(strings.TrimPrefix(cwd, "/"), "/")
+	if c.madeCwd {
+		parts = nil
+	}
 	for i := range parts {
 		if parts[i] == "" {
 			continue

@@ -27,8 +27,7 @@ func (c *compiler) terminal() {
 	}
 	label := "process.terminal"
 	console, _ := c.b.a.Alloc(8)
-	notify, _ := c.b.a.Alloc(8)
-	c.plan.Console, c.plan.NotifyFD = console, notify
+	c.plan.Console = console
 	c.plan.Flags |= clonecore.PIDFD
 	master := c.b.newFD("ptmx")
 	c.b.openat(label+": open the container's /dev/ptmx", atFDCWD, "/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0, master)
@@ -46,10 +45,7 @@ func (c *compiler) terminal() {
 	}
 	c.b.call(label+": hand the master's fd number to minirun", clonecore.OpStore, "store", []string{"&console", c.b.names[master]},
 		[]clonecore.Arg{clonecore.Imm(console), master.Value()})
-	buf := c.b.words(1)
-	nf := wordFD(notify, "fd<notify>")
-	c.b.call(label+": tell minirun the master is ready", unix.SYS_WRITE, "write", []string{nf.name, "buf", "1"},
-		[]clonecore.Arg{nf.arg, clonecore.Imm(buf), clonecore.Imm(1)}, clonecore.Expect(1))
+	c.notifyStep(label + ": tell minirun the master is ready")
 	c.syncStep(label + ": wait until minirun holds the master")
 	c.b.close(label, c.b.slotFD(master))
 	c.b.simple(label+": a session of its own", unix.SYS_SETSID, "setsid", nil)

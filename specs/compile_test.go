@@ -80,6 +80,7 @@ func TestCompileShape(t *testing.T) {
 		uidMap, gidMap          string
 		setgroupsDeny           bool
 		wantSteps, wantNotSteps []string
+		timeOffsets             string
 	}{
 		{name: "runc-default",
 			wantFlags:    clonecore.VM | clonecore.CLEAR_SIGHAND | clonecore.NEWNS | clonecore.NEWPID | clonecore.NEWNET | clonecore.NEWUTS | clonecore.NEWIPC,
@@ -97,8 +98,8 @@ func TestCompileShape(t *testing.T) {
 			wantNotFlags: clonecore.VM | clonecore.NEWNS | clonecore.NEWUTS | clonecore.NEWPID | clonecore.NEWUSER | clonecore.NEWIPC | clonecore.NEWNET,
 			wantSteps:    []string{`setns(fd</proc/4242/ns/user>, CLONE_NEWUSER)`, `unshare(CLONE_NEWNS|CLONE_NEWUTS)`, `clone(CLONE_PARENT|CLONE_PARENT_SETTID|SIGCHLD`, `exit_if(pid != 0, 0)`},
 			wantNotSteps: []string{`capset(`, `PR_CAPBSET_DROP`}},
-		{name: "full", tty: true,
-			wantFlags: clonecore.PIDFD | clonecore.NEWTIME, wantNotFlags: clonecore.VM,
+		{name: "full", tty: true, doubleFork: true, timeOffsets: "boottime -5 500\nmonotonic 86400 0\n",
+			wantFlags: clonecore.PIDFD | clonecore.VM, wantNotFlags: clonecore.NEWTIME | clonecore.NEWPID,
 			wantSteps: []string{`ioctl(fd<ptmx>, TIOCGPTPEER, O_RDWR|O_NOCTTY) = fd<pty>`, `setgroups(2, [10, 20])`, `setresgid(100, 100, 100)`,
 				`prctl(PR_SET_KEEPCAPS, 1)`, `setresuid(1000, 1000, 1000)`, `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_BIND_SERVICE)`,
 				`mknodat(fd<dev>, "fuse", S_IFCHR|0600, makedev(10, 229))`, `fchownat(fd<dev>, "fuse", 1000, 100, AT_SYMLINK_NOFOLLOW)`,
@@ -107,7 +108,8 @@ func TestCompileShape(t *testing.T) {
 				`openat2(fd<rootfs>, "etc/hosts", {flags=O_WRONLY|O_CREAT|O_NOFOLLOW|O_CLOEXEC`,
 				`openat(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward", O_WRONLY|O_CLOEXEC, 0)`, `write(fd</proc/self/oom_score_adj>, "500", 3)`,
 				`prlimit64(0, RLIMIT_NOFILE, {cur=256, max=512}, NULL)`, `umask(077)`, `prctl(PR_SET_NO_NEW_PRIVS, 1)`,
-				`mkdirat(AT_FDCWD, "/home/app/work", 0755)`, `chdir("/home/app/work")`, `execve("/opt/bin/app"`, `execve("/usr/bin/app"`,
+				`mkdirat(fd<home/app>, "work", 0755)`, `chdir("/home/app/work")`, `unshare(CLONE_NEWTIME|CLONE_NEWPID)`,
+				`read(fd<sync>, buf, 1)                                       # linux.timeOffsets`, `execve("/opt/bin/app"`, `execve("/usr/bin/app"`,
 				`mount(NULL, "/", NULL, MS_PRIVATE, NULL)`, `setdomainname("example.test", 12)`},
 			wantNotSteps: []string{`execve("/bin/app"`}},
 	}
@@ -127,6 +129,9 @@ func TestCompileShape(t *testing.T) {
 			}
 			if len(p.Joins) != tt.joins || len(p.JoinFDs) != tt.joins {
 				t.Errorf("got %d joins and %d fd words, want %d", len(p.Joins), len(p.JoinFDs), tt.joins)
+			}
+			if p.TimeOffsets != tt.timeOffsets {
+				t.Errorf("time offsets %q, want %q", p.TimeOffsets, tt.timeOffsets)
 			}
 			if p.UIDMap != tt.uidMap || p.GIDMap != tt.gidMap || p.SetgroupsDeny != tt.setgroupsDeny {
 				t.Errorf("maps %q %q deny=%v, want %q %q deny=%v", p.UIDMap, p.GIDMap, p.SetgroupsDeny, tt.uidMap, tt.gidMap, tt.setgroupsDeny)
@@ -154,9 +159,10 @@ func TestCompileOrder(t *testing.T) {
 	p := compileFile(t, "full.json", testEnv())
 	listing := p.Explain()
 	order := []string{
-		"PR_SET_PDEATHSIG, SIGKILL", "umask(0)", `mount(NULL, "/"`, `fsopen("proc"`, `mknodat(fd<dev>, "null"`,
-		`pivot_root(".", ".")`, `linux.maskedPaths[0]`, `openat(AT_FDCWD, "/dev/ptmx"`,
-		`setsid()`, `sethostname(`, `/proc/sys/`, `prlimit64(`, `chdir("/home/app/work")`, `PR_CAPBSET_DROP`,
+		"PR_SET_PDEATHSIG, SIGKILL", `unshare(CLONE_NEWTIME|CLONE_NEWPID)`, `read(fd<sync>`, `clone(CLONE_PARENT`, `exit_if(`,
+		"umask(0)", `mount(NULL, "/"`, `fsopen("proc"`, `mknodat(fd<dev>, "null"`, `mkdirat(fd<home/app>, "work"`,
+		`pivot_root(".", ".")`, `/proc/sys/`, `linux.maskedPaths[0]`, `linux.readonlyPaths[0]`, `openat(AT_FDCWD, "/dev/ptmx"`,
+		`setsid()`, `sethostname(`, `prlimit64(`, `chdir("/home/app/work")`, `PR_CAPBSET_DROP`,
 		`setgroups(`, `setresgid(`, `PR_SET_KEEPCAPS`, `setresuid(`, `capset(`, `PR_CAP_AMBIENT`, `umask(077)`,
 		`PR_SET_NO_NEW_PRIVS`, `close_range(3,`, `rt_sigprocmask(SIG_SETMASK, [], NULL, 8)`, `execve(`,
 	}
@@ -180,5 +186,36 @@ func TestCompileErrors(t *testing.T) {
 	s.Process.Args = nil
 	if _, err := Compile(s, testEnv()); err == nil || err.Error() != "process.args: must name a program to run" {
 		t.Errorf("got %v, want process.args: must name a program to run", err)
+	}
+}
+
+// BenchmarkCompile: compiling runc's default config, as minirun run does on
+// every start.
+func BenchmarkCompile(b *testing.B) {
+	s, err := Load(filepath.Join("testdata", "compile", "runc-default.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	env := testEnv()
+	for b.Loop() {
+		p, err := Compile(s, env)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Free()
+	}
+}
+
+// BenchmarkLoadValidate: reading and validating it.
+func BenchmarkLoadValidate(b *testing.B) {
+	path := filepath.Join("testdata", "compile", "runc-default.json")
+	for b.Loop() {
+		s, err := Load(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := Validate(s, ValidateOptions{}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
