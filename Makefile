@@ -3,6 +3,9 @@ GO      ?= go
 BIN     := bin/minirun
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.commit=$(COMMIT)
+# urfave/cli's man-page and markdown generators (blackfriday) are not used:
+# leaving them out saves a fifth of a millisecond at every start.
+TAGS    := urfave_cli_no_docs
 export CGO_ENABLED = 0
 
 .PHONY: all build test bench demo lint clean
@@ -10,7 +13,7 @@ export CGO_ENABLED = 0
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/minirun
+	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/minirun
 
 # The whole suite. Tests that need root skip with a reason when not root.
 test: build lint

@@ -19,6 +19,10 @@ func HostEnv(b *specs.Bundle) specs.CompileEnv {
 			st, err := os.Stat(p)
 			return err == nil && !st.IsDir()
 		},
+		IsDir: func(p string) bool {
+			st, err := os.Stat(p)
+			return err == nil && st.IsDir()
+		},
 		LastCap:  lastCap(),
 		Rootless: os.Geteuid() != 0,
 	}

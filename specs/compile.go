@@ -20,9 +20,10 @@ type CompileEnv struct {
 	BundleDir string
 	// Rootfs is root.path made absolute.
 	Rootfs string
-	// IsFile says whether a bind mount's source is a file (its destination
-	// is then created as a file, not a directory).
-	IsFile func(path string) bool
+	// IsFile says whether a host path is a file: a bind mount's source (its
+	// destination is then created as a file, not a directory), or a masked
+	// path under /proc or /sys (see maskAndReadonly). IsDir likewise.
+	IsFile, IsDir func(path string) bool
 	// LastCap is /proc/sys/kernel/cap_last_cap: the bounding set is
 	// cleared of every capability up to it that the spec does not keep.
 	LastCap int
@@ -427,12 +428,22 @@ func (c *compiler) maskAndReadonly() {
 	if l != nil {
 		for i, p := range l.MaskedPaths {
 			label := fmt.Sprintf("linux.maskedPaths[%d]: mask %s", i, p)
-			// A directory gets an empty read-only tmpfs, a file /dev/null;
-			// trying both in this order needs no test of which it is: each
-			// fails with ENOTDIR where it does not fit.
-			c.b.mount(label, "tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k",
-				clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))
-			c.b.mount(label, "/dev/null", p, "", unix.MS_BIND, "", clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))
+			// A directory gets an empty read-only tmpfs, a file /dev/null.
+			// Under /proc and /sys the kernel decides which a path is, the
+			// same here as on the host, so the host says. Elsewhere both
+			// are tried, each failing with ENOTDIR where it does not fit
+			// (a tmpfs is made before the kernel finds that out, which is
+			// why the host's word is worth having).
+			kernel := strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "/sys/")
+			file := kernel && c.env.IsFile != nil && c.env.IsFile(p)
+			dir := kernel && c.env.IsDir != nil && c.env.IsDir(p)
+			if !file {
+				c.b.mount(label, "tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k",
+					clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))
+			}
+			if !dir {
+				c.b.mount(label, "/dev/null", p, "", unix.MS_BIND, "", clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))
+			}
 		}
 		for i, p := range l.ReadonlyPaths {
 			label := fmt.Sprintf("linux.readonlyPaths[%d]: %s read-only", i, p)

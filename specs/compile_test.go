@@ -18,7 +18,8 @@ func testEnv() CompileEnv {
 	return CompileEnv{
 		BundleDir: "/bundle",
 		Rootfs:    "/bundle/rootfs",
-		IsFile:    func(p string) bool { return p == "/etc/hosts" },
+		IsFile:    func(p string) bool { return p == "/etc/hosts" || p == "/proc/kcore" || p == "/proc/keys" },
+		IsDir:     func(p string) bool { return p == "/proc/acpi" || p == "/sys/firmware" },
 		LastCap:   40,
 		CgroupHierarchies: []CgroupHierarchy{
 			{Dir: "memory", FSType: "cgroup", Options: "memory"},
