@@ -2,7 +2,6 @@ package container
 
 import (
 	"bufio"
-	"bytes"
 	"debug/elf"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/minirun/minirun/internal/testbin"
 	"github.com/minirun/minirun/specs"
 )
 
@@ -74,11 +74,8 @@ func setupAndRun(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	minirunBin = filepath.Join(dir, "minirun")
-	build := exec.Command("go", "build", "-o", minirunBin, "github.com/minirun/minirun/cmd/minirun")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building minirun: %v\n%s", err, out)
+	if minirunBin, err = testbin.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
@@ -329,21 +326,7 @@ func (f *facts) mount(point string) *mountEntry {
 // and returns what it printed and its exit status.
 func runBinary(t *testing.T, wrap []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	argv := append(slices.Clone(wrap), minirunBin)
-	argv = append(argv, args...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		t.Fatalf("running %q: %v", argv, err)
-	}
-	return out.String(), errb.String(), code
+	return testbin.Run(t, minirunBin, "", wrap, args...)
 }
 
 // started is a minirun binary running in the background; the test reads

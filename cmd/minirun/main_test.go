@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/minirun/minirun/internal/testbin"
 )
 
 // minirunBin is the minirun binary TestMain builds once for every test of
@@ -25,11 +23,8 @@ func buildAndRun(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	minirunBin = filepath.Join(dir, "minirun")
-	build := exec.Command("go", "build", "-o", minirunBin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building minirun: %v\n%s", err, out)
+	if minirunBin, err = testbin.Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return m.Run()
@@ -47,18 +42,5 @@ func runMinirun(t *testing.T, args ...string) (stdout, stderr string, code int) 
 // the test's own).
 func runMinirunIn(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(minirunBin, args...)
-	cmd.Dir = dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		t.Fatalf("running %s %q: %v", minirunBin, args, err)
-	}
-	return out.String(), errb.String(), code
+	return testbin.Run(t, minirunBin, dir, nil, args...)
 }
