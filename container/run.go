@@ -203,6 +203,11 @@ func start(plan *specs.Plan, size *rspec.Box) (*process, error) {
 	if err := task.Join(); err != nil {
 		return fail(err)
 	}
+	if task.PidFD >= 0 {
+		// Only the pty needed it; the process is waited for by its pid.
+		unix.Close(task.PidFD)
+		task.PidFD = -1
+	}
 	pid := task.TID
 	if plan.DoubleFork {
 		// The middle task has exited; the process is its sibling, a child
