@@ -6,6 +6,7 @@ import (
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/minirun/minirun/namespaces"
 	"github.com/minirun/minirun/specs"
 )
 
@@ -46,12 +47,10 @@ func SelfSpec(exe string, args []string, hostname string) *rspec.Spec {
 }
 
 // RunSelf runs minirun itself with args in a fresh container (SelfSpec) and
-// returns its exit status. The empty rootfs is a temporary folder, removed
+// returns its exit status; without privilege, in a user namespace that maps
+// the caller to root. The empty rootfs is a temporary folder, removed
 // afterwards.
 func RunSelf(args []string, hostname string) (int, error) {
-	if os.Geteuid() != 0 {
-		return 0, fmt.Errorf("--isolate: new PID and network namespaces need root")
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		return 0, fmt.Errorf("--isolate: find minirun's executable: %w", err)
@@ -64,6 +63,14 @@ func RunSelf(args []string, hostname string) (int, error) {
 	if err := os.Mkdir(dir+"/rootfs", 0o755); err != nil {
 		return 0, fmt.Errorf("--isolate: %w", err)
 	}
-	b := &specs.Bundle{Path: "(--isolate)", Dir: dir, RootFS: dir + "/rootfs", Spec: SelfSpec(exe, args, hostname)}
+	spec := SelfSpec(exe, args, hostname)
+	if uid, gid := os.Geteuid(), os.Getegid(); uid != 0 {
+		// Without privilege: a user namespace of its own, mapping the
+		// caller to root, owns the other namespaces.
+		l := spec.Linux
+		l.Namespaces = append(l.Namespaces, rspec.LinuxNamespace{Type: rspec.UserNamespace})
+		l.UIDMappings, l.GIDMappings = namespaces.RootlessMapping(uint32(uid), uint32(gid))
+	}
+	b := &specs.Bundle{Path: "(--isolate)", Dir: dir, RootFS: dir + "/rootfs", Spec: spec}
 	return Run(b, RunOptions{})
 }

@@ -4,16 +4,33 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+
+	"github.com/minirun/minirun/internal/testbin"
 )
 
 // TestThreadsIsolate: the lab in a container of its own is PID 1 of a new
 // PID namespace, its workers are its threads, and each shows two TIDs: the
 // host's and the container's.
+// Without privilege (uid 65534) the container gets a user namespace too.
 func TestThreadsIsolate(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: --isolate makes new PID and network namespaces")
+		t.Skip("needs root: runs the lab both as root and, through setpriv, as uid 65534")
 	}
-	stdout, stderr, code := runMinirun(t, "threads", "--count", "3", "--work", "100", "--isolate", "--json")
+	for _, who := range []struct {
+		name string
+		wrap []string
+	}{
+		{"root", nil},
+		{"uid 65534", []string{"setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"}},
+	} {
+		t.Run(who.name, func(t *testing.T) {
+			testThreadsIsolate(t, who.wrap)
+		})
+	}
+}
+
+func testThreadsIsolate(t *testing.T, wrap []string) {
+	stdout, stderr, code := testbin.Run(t, minirunBin, "/", wrap, "threads", "--count", "3", "--work", "100", "--isolate", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

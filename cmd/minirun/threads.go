@@ -37,7 +37,8 @@ vm,fs,files,sighand,settls,child_cleartid: without CLONE_THREAD the workers
 share minirun's memory but are thread groups of their own, and the report
 shows it. A worker needs vm, settls and child_cleartid.
 
---isolate runs the same lab in a container: namespace flags start the
+--isolate runs the same lab in a container (with a user namespace of its
+own when minirun runs without privilege): namespace flags start the
 isolated process, thread flags start its workers. The lab is minirun itself,
 alone in an empty rootfs; /proc is the host's, so each worker's NSpid shows
 its TID in the host's PID namespace beside its TID in the container's.

@@ -15,8 +15,12 @@ import (
 )
 
 // Build compiles cmd/minirun, static (CGO_ENABLED=0), into dir and returns
-// the binary's path.
+// the binary's path. dir is made reachable by every user, for tests that
+// run the binary as another one (setpriv).
 func Build(dir string) (string, error) {
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return "", err
+	}
 	bin := filepath.Join(dir, "minirun")
 	build := exec.Command("go", "build", "-o", bin, "github.com/minirun/minirun/cmd/minirun")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
