@@ -311,7 +311,7 @@ func Advice(e unix.Errno) string {
 	case unix.EUSERS:
 		return "too many users (user namespaces nest at most 32 deep)"
 	case unix.ENOSYS:
-		return "function not implemented (this kernel lacks clone3, which these flags need)"
+		return "ENOSYS: this kernel has no clone3, and these flags need it"
 	}
 	return e.Error()
 }
