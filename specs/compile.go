@@ -238,10 +238,7 @@ func (c *compiler) lifeline() {
 // order, then unshares the new namespaces the clone did not make.
 func (c *compiler) joinNamespaces(unshare clonecore.Flags) {
 	for _, j := range c.plan.Joins {
-		w, err := c.b.a.Alloc(8)
-		if err != nil && c.b.err == nil {
-			c.b.err = err
-		}
+		w := c.b.word()
 		c.plan.JoinFDs = append(c.plan.JoinFDs, w)
 		label := fmt.Sprintf("%s: join the %s namespace at %s", j.Field(), j.Type, j.Path)
 		f := wordFD(w, "fd<"+j.Path+">")
@@ -279,7 +276,7 @@ func (c *compiler) doubleFork() {
 	if !c.plan.DoubleFork {
 		return
 	}
-	tid, _ := c.b.a.Alloc(8)
+	tid := c.b.word()
 	c.plan.GrandchildTID = tid
 	flags := uintptr(unix.CLONE_PARENT | unix.CLONE_PARENT_SETTID | uintptr(unix.SIGCHLD))
 	res := c.b.p.NewSlot()
@@ -318,11 +315,7 @@ func (c *compiler) timeOffsets(newNS, cloneNS clonecore.Flags) {
 // point the parent waits for.
 func (c *compiler) notifyStep(label string) {
 	if c.plan.NotifyFD == 0 {
-		w, err := c.b.a.Alloc(8)
-		if err != nil && c.b.err == nil {
-			c.b.err = err
-		}
-		c.plan.NotifyFD = w
+		c.plan.NotifyFD = c.b.word()
 	}
 	buf := c.b.words(1)
 	nf := wordFD(c.plan.NotifyFD, "fd<notify>")
@@ -365,13 +358,9 @@ func maps(m []rspec.LinuxIDMapping, id uint32) bool {
 // syncStep makes the child wait until the parent writes one byte.
 func (c *compiler) syncStep(label string) {
 	if c.plan.SyncFD == 0 {
-		w, err := c.b.a.Alloc(8)
-		if err != nil && c.b.err == nil {
-			c.b.err = err
-		}
-		c.plan.SyncFD = w
+		c.plan.SyncFD = c.b.word()
 	}
-	buf, _ := c.b.a.Alloc(8)
+	buf := c.b.word()
 	f := wordFD(c.plan.SyncFD, "fd<sync>")
 	c.b.call(label, unix.SYS_READ, "read", []string{f.name, "buf", "1"},
 		[]clonecore.Arg{f.arg, clonecore.Imm(buf), clonecore.Imm(1)}, clonecore.Expect(1))

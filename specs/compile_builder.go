@@ -57,6 +57,16 @@ func (b *builder) str(s string) uintptr {
 	return p
 }
 
+// word reserves one zeroed 64-bit word in the arena (an fd number the
+// parent fills in, a TID the kernel writes, a read buffer).
+func (b *builder) word() uintptr {
+	p, err := b.a.Alloc(8)
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	return p
+}
+
 func (b *builder) bytes(v []byte) uintptr {
 	p, err := b.a.Bytes(v)
 	if err != nil && b.err == nil {

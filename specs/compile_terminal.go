@@ -26,7 +26,7 @@ func (c *compiler) terminal() {
 		return
 	}
 	label := "process.terminal"
-	console, _ := c.b.a.Alloc(8)
+	console := c.b.word()
 	c.plan.Console = console
 	c.plan.Flags |= clonecore.PIDFD
 	master := c.b.newFD("ptmx")
