@@ -26,7 +26,14 @@ func HostEnv(b *specs.Bundle) specs.CompileEnv {
 		LastCap:  lastCap(),
 		Rootless: os.Geteuid() != 0,
 	}
-	env.CgroupUnified, env.CgroupHierarchies = cgroupLayout()
+	// Only a cgroup filesystem mount needs the host's cgroup layout:
+	// spare the mountinfo read on the start path otherwise.
+	for _, m := range b.Spec.Mounts {
+		if m.Type == "cgroup" {
+			env.CgroupUnified, env.CgroupHierarchies = cgroupLayout()
+			break
+		}
+	}
 	return env
 }
 

@@ -103,25 +103,30 @@ func start(plan *specs.Plan, size *rspec.Box) (*process, error) {
 			f.Close()
 		}
 	}()
-	var syncW *os.File
-	if plan.SyncFD != 0 {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return nil, fmt.Errorf("sync pipe: %w", err)
+	// pipe makes a pipe when the plan has a word for one of its ends,
+	// and stores that end's fd number there for the child.
+	pipe := func(word uintptr, childReads bool) (r, w *os.File, err error) {
+		if word == 0 {
+			return nil, nil, nil
 		}
-		plan.Arena.Store32(plan.SyncFD, uint32(r.Fd()))
+		if r, w, err = os.Pipe(); err != nil {
+			return nil, nil, err
+		}
 		closeAfter = append(closeAfter, r, w)
-		syncW = w
+		end := w
+		if childReads {
+			end = r
+		}
+		plan.Arena.Store32(word, uint32(end.Fd()))
+		return r, w, nil
 	}
-	var notifyR, notifyW *os.File
-	if plan.NotifyFD != 0 {
-		r, w, err := os.Pipe()
-		if err != nil {
-			return nil, fmt.Errorf("notify pipe: %w", err)
-		}
-		plan.Arena.Store32(plan.NotifyFD, uint32(w.Fd()))
-		closeAfter = append(closeAfter, r, w)
-		notifyR, notifyW = r, w
+	_, syncW, err := pipe(plan.SyncFD, true)
+	if err != nil {
+		return nil, fmt.Errorf("sync pipe: %w", err)
+	}
+	notifyR, notifyW, err := pipe(plan.NotifyFD, false)
+	if err != nil {
+		return nil, fmt.Errorf("notify pipe: %w", err)
 	}
 	for i, j := range plan.Joins {
 		f, err := os.OpenFile(j.Path, os.O_RDONLY, 0)
