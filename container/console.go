@@ -9,14 +9,14 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/minirun/minirun/childprog"
 	"github.com/minirun/minirun/clonecore"
-	"github.com/minirun/minirun/specs"
 )
 
 // takeConsole waits for the child's word that its pty master is ready,
 // copies the master out of the child with pidfd_getfd, and sizes the pty:
 // process.consoleSize, or minirun's own terminal's size.
-func takeConsole(task *clonecore.Task, plan *specs.Plan, notify *os.File, size *rspec.Box) (*os.File, error) {
+func takeConsole(task *clonecore.Task, plan *childprog.Plan, notify *os.File, size *rspec.Box) (*os.File, error) {
 	if err := awaitNotify(notify, "process.terminal: the container's process ended before it opened a pty"); err != nil {
 		return nil, err
 	}

@@ -7,12 +7,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/minirun/minirun/childprog"
 	"github.com/minirun/minirun/specs"
 )
 
 // HostEnv gathers the facts about this machine that specs.Compile needs.
-func HostEnv(b *specs.Bundle) specs.CompileEnv {
-	env := specs.CompileEnv{
+func HostEnv(b *specs.Bundle) childprog.CompileEnv {
+	env := childprog.CompileEnv{
 		BundleDir: b.Dir,
 		Rootfs:    b.RootFS,
 		IsFile: func(p string) bool {
@@ -52,7 +53,7 @@ func lastCap() int {
 
 // cgroupLayout reads /proc/self/mountinfo for the cgroup mounts below
 // /sys/fs/cgroup: unified is true when /sys/fs/cgroup itself is cgroup2.
-func cgroupLayout() (unified bool, hierarchies []specs.CgroupHierarchy) {
+func cgroupLayout() (unified bool, hierarchies []childprog.CgroupHierarchy) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return false, nil
@@ -83,7 +84,7 @@ func cgroupLayout() (unified bool, hierarchies []specs.CgroupHierarchy) {
 		if err != nil || strings.HasPrefix(rel, "..") || strings.Contains(rel, "/") {
 			continue
 		}
-		h := specs.CgroupHierarchy{Dir: rel, FSType: fstype}
+		h := childprog.CgroupHierarchy{Dir: rel, FSType: fstype}
 		if fstype == "cgroup" {
 			var keep []string
 			for _, o := range strings.Split(superOpts, ",") {

@@ -12,6 +12,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/minirun/minirun/childprog"
 	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/specs"
 )
@@ -28,7 +29,7 @@ type RunOptions struct {
 var ForwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
 // Compile validates b and compiles it with this host's facts.
-func Compile(b *specs.Bundle, o RunOptions) (*specs.Plan, error) {
+func Compile(b *specs.Bundle, o RunOptions) (*childprog.Plan, error) {
 	if err := b.Validate(specs.ValidateOptions{CheckFS: true}); err != nil {
 		return nil, err
 	}
@@ -39,7 +40,7 @@ func Compile(b *specs.Bundle, o RunOptions) (*specs.Plan, error) {
 	env.NoPivot = o.NoPivot
 	env.PreserveFDs = o.PreserveFDs
 	env.DieWithParent = true
-	return specs.Compile(b.Spec, env)
+	return childprog.Compile(b.Spec, env)
 }
 
 // Run runs the container of bundle b in the foreground: stdio passes
@@ -96,7 +97,7 @@ type process struct {
 // start clones the child, plays the parent's part of the protocol and
 // returns once the container's process runs its own program. On any
 // failure the child is killed and reaped.
-func start(plan *specs.Plan, size *rspec.Box) (*process, error) {
+func start(plan *childprog.Plan, size *rspec.Box) (*process, error) {
 	var closeAfter []*os.File
 	defer func() {
 		for _, f := range closeAfter {
@@ -238,7 +239,7 @@ func start(plan *specs.Plan, size *rspec.Box) (*process, error) {
 // as root, or for a single mapping of the caller's own ids; through the
 // setuid helpers newuidmap and newgidmap (Debian's uidmap, which check
 // /etc/subuid and /etc/subgid) for anything wider without privilege.
-func writeIDMaps(pid int, plan *specs.Plan) error {
+func writeIDMaps(pid int, plan *childprog.Plan) error {
 	if os.Geteuid() != 0 && !plan.SetgroupsDeny {
 		if err := idMapHelper("newuidmap", "linux.uidMappings", pid, plan.UIDMap); err != nil {
 			return err

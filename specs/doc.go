@@ -12,6 +12,7 @@
 //   - generate.go: Generate builds the default config `minirun spec` writes
 //     (like `runc spec`, with rootless and host-root variants), and
 //     WriteConfig writes it into a bundle.
-//   - compile*.go: Compile turns a validated spec into clone flags and the
-//     child program (see clonecore); explain*.go renders that program.
+//
+// Turning a validated spec into the program a container's process runs is
+// package childprog's work.
 package specs

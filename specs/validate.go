@@ -431,7 +431,7 @@ func (c *checker) linux(s *rspec.Spec) {
 	if len(l.TimeOffsets) > 0 && !namespaces.HasNew(ns, rspec.TimeNamespace) {
 		c.add("linux.timeOffsets", "set but linux.namespaces has no new time namespace to apply them to")
 	}
-	for _, k := range sortedKeys(l.TimeOffsets) {
+	for _, k := range SortedKeys(l.TimeOffsets) {
 		f := fmt.Sprintf("linux.timeOffsets[%q]", k)
 		if k != "monotonic" && k != "boottime" {
 			c.add(f, "unknown clock; only monotonic and boottime can be offset")
@@ -443,7 +443,7 @@ func (c *checker) linux(s *rspec.Spec) {
 
 	// Sysctls: only namespaced ones, each with its namespace present
 	// (new or joined): otherwise it would change the host.
-	for _, k := range sortedKeys(l.Sysctl) {
+	for _, k := range SortedKeys(l.Sysctl) {
 		f := fmt.Sprintf("linux.sysctl[%q]", k)
 		t, ok := sysctlNamespace(k)
 		switch {
@@ -632,7 +632,9 @@ func (c *checker) seccomp(sc *rspec.LinuxSeccomp) {
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+// SortedKeys returns the keys of m in order, for output that does not
+// depend on map iteration.
+func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -699,6 +701,14 @@ var rlimits = map[string]int{
 	"RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
 }
 
+// CapabilityName returns the name of capability number n, if it has one.
+func CapabilityName(n int) (string, bool) {
+	if n >= 0 && n < len(capabilityNames) && capabilityNames[n] != "" {
+		return capabilityNames[n], true
+	}
+	return "", false
+}
+
 // RlimitByName returns the resource number for setrlimit/prlimit of an
 // RLIMIT_* name.
 func RlimitByName(name string) (int, bool) {
@@ -707,7 +717,7 @@ func RlimitByName(name string) (int, bool) {
 }
 
 // Rlimits lists the RLIMIT_* names minirun knows, sorted.
-func Rlimits() []string { return sortedKeys(rlimits) }
+func Rlimits() []string { return SortedKeys(rlimits) }
 
 // Mount options.
 

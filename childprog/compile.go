@@ -1,4 +1,4 @@
-package specs
+package childprog
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/namespaces"
+	"github.com/minirun/minirun/specs"
 )
 
 // CompileEnv holds the facts about the host that a compile needs, so that
@@ -300,7 +301,7 @@ func (c *compiler) timeOffsets(newNS, cloneNS clonecore.Flags) {
 		return
 	}
 	var b strings.Builder
-	for _, clock := range sortedKeys(l.TimeOffsets) {
+	for _, clock := range specs.SortedKeys(l.TimeOffsets) {
 		o := l.TimeOffsets[clock]
 		fmt.Fprintf(&b, "%s %d %d\n", clock, o.Secs, o.Nanosecs)
 	}
@@ -373,7 +374,7 @@ func (c *compiler) filesystem() {
 	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
 	propShown := "rslave"
 	if s.Linux != nil && s.Linux.RootfsPropagation != "" {
-		prop = ParseMountOptions([]string{s.Linux.RootfsPropagation}).Propagation
+		prop = specs.ParseMountOptions([]string{s.Linux.RootfsPropagation}).Propagation
 		propShown = s.Linux.RootfsPropagation
 	}
 	c.b.mount("linux.rootfsPropagation: "+propShown+" (mounts made here do not reach the host)", "", "/", "", prop, "")

@@ -1,4 +1,4 @@
-package specs
+package childprog
 
 import (
 	"flag"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/specs"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden listings in testdata/compile")
@@ -30,7 +31,7 @@ func testEnv() CompileEnv {
 
 func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
 	t.Helper()
-	s, err := Load(filepath.Join("testdata", "compile", name))
+	s, err := specs.Load(filepath.Join("testdata", "compile", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestCompileOrder(t *testing.T) {
 // TestCompileErrors checks what Compile refuses on its own (Validate
 // reports the rest before).
 func TestCompileErrors(t *testing.T) {
-	s, err := Load(filepath.Join("testdata", "compile", "runc-default.json"))
+	s, err := specs.Load(filepath.Join("testdata", "compile", "runc-default.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func TestCompileErrors(t *testing.T) {
 // BenchmarkCompile: compiling runc's default config, as minirun run does on
 // every start.
 func BenchmarkCompile(b *testing.B) {
-	s, err := Load(filepath.Join("testdata", "compile", "runc-default.json"))
+	s, err := specs.Load(filepath.Join("testdata", "compile", "runc-default.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -211,11 +212,11 @@ func BenchmarkCompile(b *testing.B) {
 func BenchmarkLoadValidate(b *testing.B) {
 	path := filepath.Join("testdata", "compile", "runc-default.json")
 	for b.Loop() {
-		s, err := Load(path)
+		s, err := specs.Load(path)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := Validate(s, ValidateOptions{}); err != nil {
+		if err := specs.Validate(s, specs.ValidateOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

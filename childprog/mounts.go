@@ -1,4 +1,4 @@
-package specs
+package childprog
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/namespaces"
+	"github.com/minirun/minirun/specs"
 )
 
 // mountPlan is a mount's options sorted the way the new mount API takes
@@ -48,7 +49,7 @@ var msToSB = []struct {
 
 // planMount turns ParseMountOptions' result into a mountPlan.
 func planMount(typ string, opts []string) mountPlan {
-	o := ParseMountOptions(opts)
+	o := specs.ParseMountOptions(opts)
 	m := mountPlan{
 		bind:           typ == "bind" || o.Flags&unix.MS_BIND != 0,
 		recursive:      o.Flags&unix.MS_REC != 0,

@@ -1,4 +1,4 @@
-package specs
+package childprog
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/specs"
 )
 
 // defaultDevices are the nodes every container's /dev gets (runtime-spec,
@@ -145,7 +146,7 @@ func (c *compiler) process() {
 		c.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", itoa(*p.OOMScoreAdj))
 	}
 	for i, rl := range p.Rlimits {
-		res, ok := RlimitByName(rl.Type)
+		res, ok := specs.RlimitByName(rl.Type)
 		if !ok {
 			continue // Validate reports it
 		}
@@ -185,7 +186,7 @@ func (c *compiler) process() {
 // sysctls writes linux.sysctl, each key through /proc/sys.
 func (c *compiler) sysctls() {
 	if l := c.s.Linux; l != nil {
-		for _, k := range sortedKeys(l.Sysctl) {
+		for _, k := range specs.SortedKeys(l.Sysctl) {
 			c.writeFile(fmt.Sprintf("linux.sysctl[%q]", k), sysctlPath(k), l.Sysctl[k])
 		}
 	}

@@ -1,4 +1,4 @@
-package specs
+package childprog
 
 import (
 	"encoding/binary"
@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/specs"
 )
 
 // identity drops what the process must not keep, in the order that works:
@@ -60,7 +61,7 @@ func (c *compiler) identity() {
 		[]string{"{_LINUX_CAPABILITY_VERSION_3, 0}", fmt.Sprintf("{effective=%#x, permitted=%#x, inheritable=%#x}", eff, perm, inh)},
 		[]clonecore.Arg{clonecore.Imm(at), clonecore.Imm(at + 8)})
 	for _, name := range caps.Ambient {
-		n, ok := CapabilityByName(name)
+		n, ok := specs.CapabilityByName(name)
 		if !ok {
 			continue
 		}
@@ -81,7 +82,7 @@ func (c *compiler) identity() {
 func capSet(names []string) uint64 {
 	var set uint64
 	for _, name := range names {
-		if n, ok := CapabilityByName(name); ok {
+		if n, ok := specs.CapabilityByName(name); ok {
 			set |= 1 << n
 		}
 	}
@@ -144,8 +145,8 @@ func quoteAll(ss []string) []string {
 
 // capName names capability n for the listing.
 func capName(n int) string {
-	if n >= 0 && n < len(capabilityNames) && capabilityNames[n] != "" {
-		return capabilityNames[n]
+	if name, ok := specs.CapabilityName(n); ok {
+		return name
 	}
 	return "CAP_" + itoa(n)
 }
