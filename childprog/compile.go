@@ -42,6 +42,9 @@ type CompileEnv struct {
 	Rootless bool
 	// PreserveFDs passes fds 3 … 3+PreserveFDs-1 to the process.
 	PreserveFDs int
+	// Gate makes the child stop at PointReady even without a
+	// startContainer hook: create leaves it there until start.
+	Gate bool
 }
 
 // CgroupHierarchy is one cgroup mount of the host below /sys/fs/cgroup.
@@ -54,39 +57,56 @@ type CgroupHierarchy struct {
 // Plan is a compiled container: what the parent passes to clone, the child
 // program, and the parent's part of the protocol.
 //
-// The protocol, when the program has a sync step:
+// The protocol is a list of named points (Points) where the child tells the
+// parent it has got there — one byte, the point's number, on the notify
+// pipe — and waits for one byte back before it goes on. The parent does
+// that point's work in between:
 //
-//	parent                                     child (new namespaces)
-//	  opens namespace paths, writes their
-//	  fd numbers into JoinFDs, the sync
-//	  pipe's read end into SyncFD
-//	  clone3(Flags) ------------------------>  setns(JoinFDs…), [double fork]
-//	  writes uid_map, setgroups, gid_map       read(SyncFD, 1) … waits
-//	  places the task in its cgroup                 :
-//	  write(sync, 1) ----------------------->  mounts, pivot_root, identity,
-//	                                           capabilities, execve
+//	parent                                      child (new namespaces)
+//	  opens namespace paths, pipes; stores
+//	  their fd numbers in the arena
+//	  clone3(Flags) ------------------------->  setns(JoinFDs…), unshare
+//	                           <- - - - - - - -  PointNamespaces
+//	  id maps, clock offsets, cgroup             read(sync)
+//	  write(sync) - - - - - - - - - - - - - ->  [double fork], mounts
+//	                           <- - - - - - - -  PointMounted
+//	  createRuntime, createContainer hooks       read(sync)
+//	  write(sync) - - - - - - - - - - - - - ->  pivot_root, pty
+//	                           <- - - - - - - -  PointConsole
+//	  pidfd_getfd the pty master                 read(sync)
+//	  write(sync) - - - - - - - - - - - - - ->  identity, capabilities
+//	                           <- - - - - - - -  PointReady
+//	  startContainer hooks (create: exits;       read(gate)
+//	  start writes the gate, exec.fifo)
+//	  write(gate) - - - - - - - - - - - - - ->  execve
 //	  EOF on the exec pipe: exec'd, or the
 //	  block names the failing step
+//
+// A plan has only the points it needs, in that order; one with none runs
+// from clone to execve without a word.
 type Plan struct {
 	Flags   clonecore.Flags
 	Program *clonecore.Program
 	Arena   *clonecore.Arena
+	// Points are the points the child stops at, in the order it reaches them.
+	Points []Point
+	// NotifyFD and SyncFD are the arena words for the write end of the
+	// notify pipe and the read end of the sync pipe; GateFD for the fd the
+	// child reads at PointReady (the sync pipe's again for run, exec.fifo
+	// for create). 0 when the plan has no point that uses them.
+	NotifyFD, SyncFD, GateFD uintptr
 	// Joins are the namespaces entered by path; the parent opens each and
 	// stores the fd number (int32) at the matching JoinFDs word.
 	Joins   []namespaces.Join
 	JoinFDs []uintptr
-	// SyncFD is the arena word for the read end of the sync pipe; 0 when
-	// the child need not wait for the parent.
-	SyncFD uintptr
 	// UserNS is set when the clone makes a user namespace; the parent
 	// writes UIDMap and GIDMap (and "deny" to setgroups when
-	// SetgroupsDeny) before releasing the child.
+	// SetgroupsDeny) at PointNamespaces.
 	UserNS         bool
 	UIDMap, GIDMap string
 	SetgroupsDeny  bool
 	// TimeOffsets, for a new time namespace, is what the parent writes to
-	// /proc/PID/timens_offsets ("monotonic S N" lines) before releasing the
-	// child.
+	// /proc/PID/timens_offsets ("monotonic S N" lines) at PointNamespaces.
 	TimeOffsets string
 	// DoubleFork is set when a PID namespace is joined: the cloned task
 	// forks (with CLONE_PARENT, so minirun is the parent) and exits; the
@@ -94,20 +114,50 @@ type Plan struct {
 	// namespace) is left at GrandchildTID.
 	DoubleFork    bool
 	GrandchildTID uintptr
-	// NotifyFD is the arena word for the write end of the notify pipe, on
-	// which the child writes one byte when it has unshared its time
-	// namespace (TimeOffsets) and one when its pty is ready (Console).
-	NotifyFD uintptr
 	// Console is set for process.terminal: the arena word where the child
-	// leaves the pty master's fd number before it notifies; the parent
-	// takes the master with pidfd_getfd, then writes to the sync pipe
-	// again (see terminal).
+	// leaves the pty master's fd number at PointConsole; the parent takes
+	// the master with pidfd_getfd (see terminal).
 	Console uintptr
 }
 
-// WaitsForParent reports whether the child waits, before its setup, for
-// the parent to write its id maps or clock offsets and release it.
-func (p *Plan) WaitsForParent() bool { return p.UserNS || p.TimeOffsets != "" }
+// A Point is a named place in a child program where the child stops,
+// tells the parent, and waits for it (see Plan).
+type Point uint8
+
+// The points, in the order a program reaches them.
+const (
+	// PointNamespaces: the child's namespaces exist and it has entered
+	// none of the new PID or time namespaces' children yet. The parent
+	// writes the id maps and clock offsets and places it in its cgroup.
+	PointNamespaces Point = iota + 1
+	// PointMounted: every mount is made and pivot_root is next. The
+	// parent runs the createRuntime and createContainer hooks.
+	PointMounted
+	// PointConsole: the pty master's fd number is at Plan.Console.
+	PointConsole
+	// PointReady: execve is next. The parent runs the startContainer
+	// hooks; create leaves the child here, reading exec.fifo.
+	PointReady
+)
+
+var pointNames = [...]string{PointNamespaces: "namespaces", PointMounted: "mounted", PointConsole: "console", PointReady: "ready"}
+
+func (p Point) String() string {
+	if int(p) < len(pointNames) && pointNames[p] != "" {
+		return pointNames[p]
+	}
+	return "point " + strconv.Itoa(int(p))
+}
+
+// Has reports whether the child stops at p.
+func (p *Plan) Has(pt Point) bool {
+	for _, q := range p.Points {
+		if q == pt {
+			return true
+		}
+	}
+	return false
+}
 
 // Free releases the arena. Call it after the child has exec'd or exited.
 func (p *Plan) Free() {
@@ -120,25 +170,40 @@ func (p *Plan) Free() {
 func (p *Plan) Explain() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "clone3(flags=%s, exit_signal=SIGCHLD)\n", p.Flags)
-	if p.UserNS {
-		fmt.Fprintf(&b, "parent: write /proc/PID/uid_map %q\n", p.UIDMap)
-		if p.SetgroupsDeny {
-			fmt.Fprintf(&b, "parent: write /proc/PID/setgroups \"deny\"\n")
-		}
-		fmt.Fprintf(&b, "parent: write /proc/PID/gid_map %q\n", p.GIDMap)
-	}
-	if p.TimeOffsets != "" {
-		fmt.Fprintf(&b, "parent: write /proc/PID/timens_offsets %q\n", p.TimeOffsets)
-	}
-	if p.WaitsForParent() {
-		fmt.Fprintf(&b, "parent: release the child (write 1 byte to the sync pipe)\n")
-	}
-	if p.Console != 0 {
-		fmt.Fprintf(&b, "parent: when the child writes to the notify pipe, pidfd_getfd the pty master and release it\n")
+	for _, pt := range p.Points {
+		fmt.Fprintf(&b, "parent at %s: %s\n", pt, strings.Join(p.parentWork(pt), "; "))
 	}
 	fmt.Fprintf(&b, "child program, %d steps:\n", p.Program.Len())
 	b.WriteString(p.Program.Explain())
 	return b.String()
+}
+
+// parentWork says what the parent does at point pt, for the listing.
+func (p *Plan) parentWork(pt Point) []string {
+	var w []string
+	switch pt {
+	case PointNamespaces:
+		if p.UserNS {
+			w = append(w, fmt.Sprintf("write /proc/PID/uid_map %q", p.UIDMap))
+			if p.SetgroupsDeny {
+				w = append(w, `write /proc/PID/setgroups "deny"`)
+			}
+			w = append(w, fmt.Sprintf("write /proc/PID/gid_map %q", p.GIDMap))
+		}
+		if p.TimeOffsets != "" {
+			w = append(w, fmt.Sprintf("write /proc/PID/timens_offsets %q", p.TimeOffsets))
+		}
+	case PointMounted:
+		w = append(w, "run the prestart, createRuntime and createContainer hooks")
+	case PointConsole:
+		w = append(w, "pidfd_getfd the pty master")
+	case PointReady:
+		w = append(w, "run the startContainer hooks")
+	}
+	if pt == PointReady {
+		return append(w, "release the child (write 1 byte to the gate)")
+	}
+	return append(w, "release the child (write 1 byte to the sync pipe)")
 }
 
 type compiler struct {
@@ -204,8 +269,9 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 
 	c.lifeline()
 	c.joinNamespaces(newNS &^ cloneNS)
-	c.timeOffsets(newNS, cloneNS)
+	c.timeOffsets(newNS)
 	c.userNamespace(cloneNS)
+	c.namespacesPoint()
 	c.doubleFork()
 	c.b.simple("minirun: device nodes and directories get exactly the modes asked for", unix.SYS_UMASK, "umask", []string{"0"}, 0)
 	if newNS&clonecore.NEWNS != 0 || c.joinsMount() {
@@ -292,10 +358,10 @@ func (c *compiler) doubleFork() {
 }
 
 // timeOffsets hands linux.timeOffsets to the parent, which writes them to
-// /proc/PID/timens_offsets while the child waits. The file names the time
-// namespace the child has unshared only once it has, so the child says so
-// on the notify pipe first.
-func (c *compiler) timeOffsets(newNS, cloneNS clonecore.Flags) {
+// /proc/PID/timens_offsets at PointNamespaces: the file names the time
+// namespace the child has unshared, and the kernel freezes the offsets
+// once a task has entered it (the double fork's child, after the point).
+func (c *compiler) timeOffsets(newNS clonecore.Flags) {
 	l := c.s.Linux
 	if newNS&clonecore.NEWTIME == 0 || l == nil || len(l.TimeOffsets) == 0 {
 		return
@@ -306,26 +372,10 @@ func (c *compiler) timeOffsets(newNS, cloneNS clonecore.Flags) {
 		fmt.Fprintf(&b, "%s %d %d\n", clock, o.Secs, o.Nanosecs)
 	}
 	c.plan.TimeOffsets = b.String()
-	c.notifyStep("linux.timeOffsets: tell minirun the time namespace is unshared")
-	if cloneNS&clonecore.NEWUSER == 0 { // else the id-map wait serves both
-		c.syncStep("linux.timeOffsets: wait for the parent to write the clock offsets")
-	}
 }
 
-// notifyStep writes one byte to the notify pipe: the child has reached a
-// point the parent waits for.
-func (c *compiler) notifyStep(label string) {
-	if c.plan.NotifyFD == 0 {
-		c.plan.NotifyFD = c.b.word()
-	}
-	buf := c.b.words(1)
-	nf := wordFD(c.plan.NotifyFD, "fd<notify>")
-	c.b.call(label, unix.SYS_WRITE, "write", []string{nf.name, "buf", "1"},
-		[]clonecore.Arg{nf.arg, clonecore.Imm(buf), clonecore.Imm(1)}, clonecore.Expect(1))
-}
-
-// userNamespace adds the wait for the parent's id maps, and becomes root in
-// the new namespace when its maps give it one.
+// userNamespace gives the parent the id maps to write for a new user
+// namespace.
 func (c *compiler) userNamespace(newNS clonecore.Flags) {
 	if newNS&clonecore.NEWUSER == 0 {
 		return
@@ -338,7 +388,27 @@ func (c *compiler) userNamespace(newNS clonecore.Flags) {
 	// caller's own gid, and only once setgroups is denied; wider maps go
 	// through newgidmap, which may leave setgroups allowed.
 	c.plan.SetgroupsDeny = c.env.Rootless && len(l.GIDMappings) == 1 && l.GIDMappings[0].Size == 1
-	c.syncStep("linux.uidMappings: wait for the parent to write the id maps (and clock offsets)")
+}
+
+// namespacesPoint stops the child for the parent's work on its new
+// namespaces, when there is any, and then makes it root of a new user
+// namespace whose maps give it one.
+func (c *compiler) namespacesPoint() {
+	var why []string
+	if c.plan.UserNS {
+		why = append(why, "the id maps")
+	}
+	if c.plan.TimeOffsets != "" {
+		why = append(why, "the clock offsets")
+	}
+	if len(why) == 0 {
+		return
+	}
+	c.point(PointNamespaces, "linux.namespaces: wait for minirun to write "+strings.Join(why, " and "))
+	if !c.plan.UserNS {
+		return
+	}
+	l := c.s.Linux
 	if maps(l.GIDMappings, 0) {
 		c.b.simple("linux.gidMappings: become gid 0 of the new user namespace", unix.SYS_SETRESGID, "setresgid", []string{"0", "0", "0"}, 0, 0, 0)
 	}
@@ -356,15 +426,26 @@ func maps(m []rspec.LinuxIDMapping, id uint32) bool {
 	return false
 }
 
-// syncStep makes the child wait until the parent writes one byte.
-func (c *compiler) syncStep(label string) {
-	if c.plan.SyncFD == 0 {
-		c.plan.SyncFD = c.b.word()
+// point stops the child at pt: it writes the point's number on the notify
+// pipe and reads one byte from the sync pipe (from the gate at
+// PointReady) before it goes on.
+func (c *compiler) point(pt Point, label string) {
+	c.plan.Points = append(c.plan.Points, pt)
+	if c.plan.NotifyFD == 0 {
+		c.plan.NotifyFD, c.plan.SyncFD = c.b.word(), c.b.word()
 	}
-	buf := c.b.word()
-	f := wordFD(c.plan.SyncFD, "fd<sync>")
-	c.b.call(label, unix.SYS_READ, "read", []string{f.name, "buf", "1"},
-		[]clonecore.Arg{f.arg, clonecore.Imm(buf), clonecore.Imm(1)}, clonecore.Expect(1))
+	buf := c.b.words(uint64(pt))
+	nf := wordFD(c.plan.NotifyFD, "fd<notify>")
+	c.b.call(label, unix.SYS_WRITE, "write", []string{nf.name, fmt.Sprintf("[%s]", pt), "1"},
+		[]clonecore.Arg{nf.arg, clonecore.Imm(buf), clonecore.Imm(1)}, clonecore.Expect(1))
+	from := wordFD(c.plan.SyncFD, "fd<sync>")
+	if pt == PointReady {
+		c.plan.GateFD = c.b.word()
+		from = wordFD(c.plan.GateFD, "fd<gate>")
+	}
+	rbuf := c.b.word()
+	c.b.call(label, unix.SYS_READ, "read", []string{from.name, "buf", "1"},
+		[]clonecore.Arg{from.arg, clonecore.Imm(rbuf), clonecore.Imm(1)}, clonecore.Expect(1))
 }
 
 // filesystem builds the container's mount namespace: propagation, the
@@ -386,6 +467,9 @@ func (c *compiler) filesystem() {
 	c.mounts(r)
 	c.devices(r)
 	c.makeCwd(r)
+	if h := c.s.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
+		c.point(PointMounted, "hooks: wait while minirun runs the prestart, createRuntime and createContainer hooks")
+	}
 	c.pivot(r)
 	// Sysctls go through the container's /proc/sys, before readonlyPaths
 	// makes it read-only.

@@ -126,13 +126,22 @@ func (b *builder) target(label string, r rootDirs, dest string, file bool) clone
 	if !file {
 		return b.mkdirAll(label, r, rel)
 	}
+	// mknodat makes an empty file without opening anything: whatever the
+	// image already has there (EEXIST) is left alone, since opening it
+	// could have side effects or wait for ever (a FIFO opened for writing
+	// waits for a reader). A symlink there is followed by the O_PATH open
+	// below, inside the rootfs, so the mount lands on its target.
+	dir, dirFD := clonecore.NoSlot, r.root
 	if parent := path.Dir(rel); parent != "." {
-		b.close(label, b.slotFD(b.mkdirAll(label, r, parent)))
+		dir = b.mkdirAll(label, r, parent)
+		dirFD = b.slotFD(dir)
 	}
-	made := b.newFD(rel)
-	b.openat2(label, r.root, rel, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644, unix.RESOLVE_IN_ROOT, made,
-		clonecore.Tolerate(unix.EISDIR, unix.ELOOP))
-	b.close(label, b.slotFD(made))
+	b.call(label, unix.SYS_MKNODAT, "mknodat", []string{dirFD.name, q(path.Base(rel)), "S_IFREG|0644", "0"},
+		[]clonecore.Arg{dirFD.arg, clonecore.Imm(b.str(path.Base(rel))), clonecore.Imm(unix.S_IFREG | 0o644), clonecore.Imm(0)},
+		clonecore.Tolerate(unix.EEXIST))
+	if dir != clonecore.NoSlot {
+		b.close(label, dirFD)
+	}
 	s := b.newFD(rel)
 	b.openat2(label, r.root, rel, unix.O_PATH|unix.O_CLOEXEC, 0, unix.RESOLVE_IN_ROOT, s)
 	return s

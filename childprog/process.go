@@ -180,6 +180,9 @@ func (c *compiler) process() {
 	empty := c.b.words(0)
 	c.b.simple("minirun: unblock every signal for the process", unix.SYS_RT_SIGPROCMASK, "rt_sigprocmask", []string{"SIG_SETMASK", "[]", "NULL", "8"},
 		unix.SIG_SETMASK, empty, 0, 8)
+	if h := c.s.Hooks; c.env.Gate || h != nil && len(h.StartContainer) > 0 {
+		c.point(PointReady, "minirun: wait to be started (runtime-spec: start)")
+	}
 	c.exec()
 }
 

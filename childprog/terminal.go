@@ -17,7 +17,8 @@ import (
 //	child                                    parent
 //	  open /dev/ptmx = master
 //	  TIOCSPTLCK 0; TIOCGPTPEER = slave
-//	  *Console = master; write(notify) ----> pidfd_getfd(pidfd, *Console)
+//	  *Console = master
+//	  PointConsole: write(notify) ---------> pidfd_getfd(pidfd, *Console)
 //	  read(sync) <---------------------------  write(sync)
 //	  close master; setsid; TIOCSCTTY slave; slave on fds 0, 1, 2
 func (c *compiler) terminal() {
@@ -45,8 +46,7 @@ func (c *compiler) terminal() {
 	}
 	c.b.call(label+": hand the master's fd number to minirun", clonecore.OpStore, "store", []string{"&console", c.b.names[master]},
 		[]clonecore.Arg{clonecore.Imm(console), master.Value()})
-	c.notifyStep(label + ": tell minirun the master is ready")
-	c.syncStep(label + ": wait until minirun holds the master")
+	c.point(PointConsole, label+": wait until minirun holds the master")
 	c.b.close(label, c.b.slotFD(master))
 	c.b.simple(label+": a session of its own", unix.SYS_SETSID, "setsid", nil)
 	c.b.call(label+": the pty is the session's terminal", unix.SYS_IOCTL, "ioctl", []string{c.b.names[slave], "TIOCSCTTY", "0"},

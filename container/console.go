@@ -13,13 +13,10 @@ import (
 	"github.com/minirun/minirun/clonecore"
 )
 
-// takeConsole waits for the child's word that its pty master is ready,
-// copies the master out of the child with pidfd_getfd, and sizes the pty:
-// process.consoleSize, or minirun's own terminal's size.
-func takeConsole(task *clonecore.Task, plan *childprog.Plan, notify *os.File, size *rspec.Box) (*os.File, error) {
-	if err := awaitNotify(notify, "process.terminal: the container's process ended before it opened a pty"); err != nil {
-		return nil, err
-	}
+// takeConsole copies the pty master out of the child with pidfd_getfd, at
+// PointConsole, and sizes the pty: process.consoleSize (the child did
+// that), or minirun's own terminal's size.
+func takeConsole(task *clonecore.Task, plan *childprog.Plan, size *rspec.Box) (*os.File, error) {
 	pidfd := task.PidFD
 	if plan.DoubleFork {
 		// The pty was opened by the grandchild, whose TID the middle task

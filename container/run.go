@@ -9,11 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/childprog"
-	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/specs"
 )
 
@@ -45,7 +43,9 @@ func Compile(b *specs.Bundle, o RunOptions) (*childprog.Plan, error) {
 
 // Run runs the container of bundle b in the foreground: stdio passes
 // through, signals are forwarded, and the return value is the process's
-// exit status (128+N when a signal N killed it).
+// exit status (128+N when a signal N killed it). A forwarded signal that
+// arrives while the container is being set up ends the setup instead,
+// with nothing left behind (*InterruptedError).
 func Run(b *specs.Bundle, o RunOptions) (int, error) {
 	plan, err := Compile(b, o)
 	if err != nil {
@@ -53,12 +53,12 @@ func Run(b *specs.Bundle, o RunOptions) (int, error) {
 	}
 	defer plan.Free()
 	// Catch the forwarded signals from now on, so that a ^C during setup
-	// is not lost (nor kills minirun before it has cleaned up).
+	// ends it cleanly rather than killing minirun half-way.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, ForwardedSignals...)
 	defer signal.Stop(sigs)
 
-	p, err := start(plan, b.Spec.Process.ConsoleSize)
+	p, err := start(plan, parentWork{ConsoleSize: b.Spec.Process.ConsoleSize}, sigs)
 	if err != nil {
 		return 0, err
 	}
@@ -94,134 +94,41 @@ type process struct {
 	console *os.File // the pty master, for process.terminal
 }
 
-// start clones the child, plays the parent's part of the protocol and
-// returns once the container's process runs its own program. On any
-// failure the child is killed and reaped.
-func start(plan *childprog.Plan, size *rspec.Box) (*process, error) {
-	var closeAfter []*os.File
-	defer func() {
-		for _, f := range closeAfter {
-			f.Close()
+// start runs the setup of plan to the container's execve and starts
+// waiting for its process. A signal on sigs during the setup (but
+// SIGWINCH) interrupts it.
+func start(plan *childprog.Plan, work parentWork, sigs <-chan os.Signal) (*process, error) {
+	s, err := newSetup(plan, work)
+	if err != nil {
+		return nil, err
+	}
+	// Until the child is let go for the last time, a signal interrupts
+	// the setup; after that it stays in sigs for the caller to forward.
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case sig := <-sigs:
+				if sig != unix.SIGWINCH {
+					s.interrupt(sig)
+					return
+				}
+			case <-s.released:
+				return
+			}
 		}
 	}()
-	// pipe makes a pipe when the plan has a word for one of its ends,
-	// and stores that end's fd number there for the child.
-	pipe := func(word uintptr, childReads bool) (r, w *os.File, err error) {
-		if word == 0 {
-			return nil, nil, nil
-		}
-		if r, w, err = os.Pipe(); err != nil {
-			return nil, nil, err
-		}
-		closeAfter = append(closeAfter, r, w)
-		end := w
-		if childReads {
-			end = r
-		}
-		plan.Arena.Store32(word, uint32(end.Fd()))
-		return r, w, nil
+	err = s.start()
+	<-watched
+	pid := 0
+	if err == nil {
+		pid, err = s.finish()
 	}
-	_, syncW, err := pipe(plan.SyncFD, true)
-	if err != nil {
-		return nil, fmt.Errorf("sync pipe: %w", err)
-	}
-	notifyR, notifyW, err := pipe(plan.NotifyFD, false)
-	if err != nil {
-		return nil, fmt.Errorf("notify pipe: %w", err)
-	}
-	for i, j := range plan.Joins {
-		f, err := os.OpenFile(j.Path, os.O_RDONLY, 0)
-		if err != nil {
-			return nil, fmt.Errorf("%s: open %s namespace: %w", j.Field(), j.Type, unwrapPath(err))
-		}
-		closeAfter = append(closeAfter, f)
-		plan.Arena.Store32(plan.JoinFDs[i], uint32(f.Fd()))
-	}
-
-	task, err := clonecore.StartAs(clonecore.UseProcess, plan.Program, clonecore.Options{Flags: plan.Flags})
 	if err != nil {
 		return nil, err
 	}
-	if notifyW != nil {
-		// Only the child may hold the write end now: its exit is EOF.
-		notifyW.Close()
-	}
-	var console *os.File
-	fail := func(err error) (*process, error) {
-		if console != nil {
-			console.Close()
-		}
-		unix.Kill(task.TID, unix.SIGKILL)
-		task.Join()
-		task.Reap()
-		if plan.DoubleFork {
-			if gc := int(plan.Arena.Load64(plan.GrandchildTID)); gc > 0 {
-				unix.Kill(gc, unix.SIGKILL)
-				var ws unix.WaitStatus
-				unix.Wait4(gc, &ws, 0, nil)
-			}
-		}
-		return nil, err
-	}
-	if plan.UserNS {
-		if err := writeIDMaps(task.TID, plan); err != nil {
-			return fail(err)
-		}
-	}
-	if plan.TimeOffsets != "" {
-		// Once the child says it has unshared its time namespace, and
-		// while it waits, nothing has entered that namespace: its clock
-		// offsets can still be set.
-		if err := awaitNotify(notifyR, "linux.timeOffsets: the container's process ended before it made its time namespace"); err != nil {
-			if jerr := task.Join(); jerr != nil {
-				err = jerr
-			}
-			return fail(err)
-		}
-		file := "/proc/" + strconv.Itoa(task.TID) + "/timens_offsets"
-		if err := os.WriteFile(file, []byte(plan.TimeOffsets), 0); err != nil {
-			return fail(fmt.Errorf("linux.timeOffsets: write %s: %w", file, unwrapPath(err)))
-		}
-	}
-	release := func() error {
-		if _, err := syncW.Write([]byte{1}); err != nil {
-			return fmt.Errorf("release the container's process: %w", err)
-		}
-		return nil
-	}
-	if plan.WaitsForParent() {
-		if err := release(); err != nil {
-			return fail(err)
-		}
-	}
-	if plan.Console != 0 {
-		var err error
-		if console, err = takeConsole(task, plan, notifyR, size); err != nil {
-			if jerr := task.Join(); jerr != nil {
-				err = jerr // the child's own failure says more
-			}
-			return fail(err)
-		}
-		if err := release(); err != nil {
-			return fail(err)
-		}
-	}
-	if err := task.Join(); err != nil {
-		return fail(err)
-	}
-	if task.PidFD >= 0 {
-		// Only the pty needed it; the process is waited for by its pid.
-		unix.Close(task.PidFD)
-		task.PidFD = -1
-	}
-	pid := task.TID
-	if plan.DoubleFork {
-		// The middle task has exited; the process is its sibling, a child
-		// of minirun's through CLONE_PARENT.
-		task.Reap()
-		pid = int(int32(plan.Arena.Load64(plan.GrandchildTID)))
-	}
-	p := &process{pid: pid, exited: make(chan unix.WaitStatus, 1), console: console}
+	p := &process{pid: pid, exited: make(chan unix.WaitStatus, 1), console: s.console}
 	go func() {
 		var ws unix.WaitStatus
 		for {
@@ -287,16 +194,6 @@ func idMapHelper(helper, field string, pid int, idMap string) error {
 	out, err := exec.Command(path, args...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s: %s %s: %v: %s", field, helper, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-// awaitNotify waits for the child's byte on the notify pipe; EOF means the
-// child is gone (its own failure, from Join, then says more).
-func awaitNotify(notify *os.File, gone string) error {
-	var b [1]byte
-	if n, _ := notify.Read(b[:]); n != 1 {
-		return errors.New(gone)
 	}
 	return nil
 }

@@ -768,13 +768,29 @@ func TestRunFailures(t *testing.T) {
 		{
 			name: "namespace path missing",
 			modify: func(t *testing.T, tb *testBundle) {
-				for i, n := range tb.Spec.Linux.Namespaces {
-					if n.Type == rspec.NetworkNamespace {
-						tb.Spec.Linux.Namespaces[i].Path = "/nonexistent/ns/net"
-					}
-				}
+				setNamespacePath(tb, rspec.NetworkNamespace, "/nonexistent/ns/net")
 			},
-			want: `linux.namespaces[1]: open network namespace: no such file or directory`,
+			want: `linux.namespaces[1]: open network namespace /nonexistent/ns/net: no such file or directory`,
+		},
+		{
+			// Opening a FIFO for reading waits for a writer: minirun must
+			// neither hang nor take it for a namespace.
+			name: "namespace path is a FIFO",
+			modify: func(t *testing.T, tb *testBundle) {
+				fifo := filepath.Join(tb.Dir, "fifo")
+				if err := unix.Mkfifo(fifo, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				setNamespacePath(tb, rspec.NetworkNamespace, fifo)
+			},
+			want: `linux.namespaces[1]: ` + "%DIR%" + `/fifo is not a namespace file (want /proc/PID/ns/net or a bind mount of one)`,
+		},
+		{
+			name: "namespace path of another type",
+			modify: func(t *testing.T, tb *testBundle) {
+				setNamespacePath(tb, rspec.NetworkNamespace, "/proc/self/ns/uts")
+			},
+			want: `linux.namespaces[1]: /proc/self/ns/uts is a uts namespace, not network`,
 		},
 	}
 	for _, c := range cases {
@@ -782,7 +798,7 @@ func TestRunFailures(t *testing.T) {
 			tb := busyboxBundle(t, specs.GenerateOptions{}, "echo started; exit 0")
 			c.modify(t, tb)
 			b := tb.save(t)
-			want := c.want
+			want := strings.ReplaceAll(c.want, "%DIR%", tb.Dir)
 			if c.valid {
 				want = b.Path + ": " + c.want
 			}
@@ -1128,5 +1144,53 @@ func TestRunSymlinkDestinations(t *testing.T) {
 	}
 	if ents, err := os.ReadDir(filepath.Join(tb.Rootfs, strings.TrimPrefix(host, "/"))); err != nil || len(ents) != 3 {
 		t.Errorf("the rootfs's own %s: got %v (%v), want m1, m2 and null", host, ents, err)
+	}
+}
+
+// TestRunFileBindDestinations binds a host file onto what real images have
+// at a file's place: a symlink into the image (/etc/resolv.conf ->
+// ../run/resolv.conf), which must be followed inside the rootfs, and a
+// FIFO, which must be mounted over without being opened (an open for
+// writing would wait for a reader for ever).
+func TestRunFileBindDestinations(t *testing.T) {
+	needRoot(t, "creates mount namespaces")
+	src := filepath.Join(tempDir(t), "resolv.conf")
+	if err := os.WriteFile(src, []byte("nameserver 192.0.2.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb := helperBundle(t, specs.GenerateOptions{}, "read:/run/resolv.conf", "read:/etc/resolv.conf", "read:/fifo")
+	tb.mkdirs(t, "/etc", "/run")
+	if err := os.WriteFile(filepath.Join(tb.Rootfs, "run/resolv.conf"), []byte("image's own\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../run/resolv.conf", filepath.Join(tb.Rootfs, "etc/resolv.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(tb.Rootfs, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb.Spec.Mounts = append(tb.Spec.Mounts,
+		rspec.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: src, Options: []string{"bind", "ro"}},
+		rspec.Mount{Destination: "/fifo", Type: "bind", Source: src, Options: []string{"bind", "ro"}},
+	)
+	before := snapshotHost(t)
+	f := runFacts(t, tb)
+	checkNothingLeft(t, before)
+	for _, p := range []string{"/run/resolv.conf", "/etc/resolv.conf", "/fifo"} {
+		if got := f.Probes["read:"+p]; got.Content != "nameserver 192.0.2.53\n" || got.Err != "" {
+			t.Errorf("%s in the container: got %+v, want the bound file's content", p, got)
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(tb.Rootfs, "run/resolv.conf")); err != nil || string(data) != "image's own\n" {
+		t.Errorf("the image's run/resolv.conf after the run: got %q (%v), want it unchanged", data, err)
+	}
+}
+
+// setNamespacePath makes the bundle join the namespace of type t at path.
+func setNamespacePath(tb *testBundle, t rspec.LinuxNamespaceType, path string) {
+	for i, n := range tb.Spec.Linux.Namespaces {
+		if n.Type == t {
+			tb.Spec.Linux.Namespaces[i].Path = path
+		}
 	}
 }

@@ -5,8 +5,8 @@
 // joins must happen), and the uid/gid maps a user namespace is given
 // (ValidateIDMaps, FormatIDMap, RootlessMapping).
 //
-// Nothing here touches the system; the table is data, checked once by the
-// tests, and the functions are pure.
+// The table is data, checked once by the tests, and the functions are
+// pure, but Open, which opens a namespace file for a join, safely.
 package namespaces
 
 import (

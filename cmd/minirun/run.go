@@ -74,6 +74,10 @@ func runAction(c *cli.Context) error {
 		return nil
 	}
 	code, err := container.Run(b, o)
+	var ie *container.InterruptedError
+	if errors.As(err, &ie) {
+		return &exitError{ie.ExitCode(), err}
+	}
 	if err != nil {
 		return badSpec(err)
 	}

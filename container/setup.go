@@ -1,0 +1,341 @@
+package container
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/childprog"
+	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/namespaces"
+)
+
+// A setup is the parent's side of one child program's run, from the clone
+// until the child has exec'd — or, for create, until it waits at its gate.
+// childprog.Plan draws the protocol; setup walks its points in order, does
+// its own work at each (id maps, clock offsets, the pty master), calls the
+// caller's (cgroups, hooks), and lets the child go on:
+//
+//	s := newSetup(plan, work)   pipes, namespace files, the gate
+//	s.start()                    clone; then for each point of the plan:
+//	                               read the child's byte, do the work,
+//	                               write the release byte
+//	s.finish()                   wait for execve (or the child's failure)
+//
+// On any failure the child (and the grandchild of a double fork) is killed
+// and reaped, and every fd setup opened is closed: nothing is left.
+type setup struct {
+	plan *childprog.Plan
+	work parentWork
+	task *clonecore.Task
+
+	notify *os.File // read end: the child's byte at each point; EOF: the child is gone
+	sync   *os.File // write end: one byte releases the child from a point
+	gate   *os.File // written at PointReady: the sync pipe, unless the caller gave one
+	// files are closed once the child is started: it holds its own copies.
+	files []*os.File
+
+	console *os.File // the pty master, taken at PointConsole
+
+	mu          sync.Mutex
+	interrupted os.Signal // set by interrupt: the setup ends with the child killed
+	// released is closed once the parent has let the child go for the
+	// last time: from then on a signal is the process's, not the setup's.
+	released chan struct{}
+}
+
+// parentWork is what a caller adds at the points, beyond what setup does
+// itself. Each function gets the pid of the container's process as minirun
+// sees it; a nil function does nothing.
+type parentWork struct {
+	// Namespaces runs at PointNamespaces after the id maps and clock
+	// offsets are written.
+	Namespaces func(pid int) error
+	// Mounted runs at PointMounted.
+	Mounted func(pid int) error
+	// Ready runs at PointReady, before the gate is opened.
+	Ready func(pid int) error
+	// Gate, if set, is what the child reads at PointReady (create's
+	// exec.fifo), and setup stops there without releasing it.
+	Gate *os.File
+	// ConsoleSize sizes the pty at PointConsole; nil copies minirun's own
+	// terminal's size.
+	ConsoleSize *rspec.Box
+	// Cgroup, if set, is a cgroup2 directory the child is cloned into
+	// (CLONE_INTO_CGROUP).
+	Cgroup *os.File
+}
+
+// newSetup opens what the child will need before it is cloned: the notify
+// and sync pipes and the namespace files it joins, each fd number stored
+// in the arena word the plan reserved for it.
+func newSetup(plan *childprog.Plan, work parentWork) (*setup, error) {
+	s := &setup{plan: plan, work: work, released: make(chan struct{})}
+	if plan.NotifyFD != 0 {
+		notifyR, notifyW, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("notify pipe: %w", err)
+		}
+		syncR, syncW, err := os.Pipe()
+		if err != nil {
+			notifyR.Close()
+			notifyW.Close()
+			return nil, fmt.Errorf("sync pipe: %w", err)
+		}
+		s.notify, s.sync = notifyR, syncW
+		s.files = append(s.files, notifyW, syncR)
+		plan.Arena.Store32(plan.NotifyFD, uint32(notifyW.Fd()))
+		plan.Arena.Store32(plan.SyncFD, uint32(syncR.Fd()))
+		if plan.GateFD != 0 {
+			s.gate = syncW
+			gate := syncR
+			if work.Gate != nil {
+				s.gate, gate = nil, work.Gate
+			}
+			plan.Arena.Store32(plan.GateFD, uint32(gate.Fd()))
+		}
+	}
+	for i, j := range plan.Joins {
+		f, err := namespaces.Open(j)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		s.files = append(s.files, f)
+		plan.Arena.Store32(plan.JoinFDs[i], uint32(f.Fd()))
+	}
+	return s, nil
+}
+
+// close closes every fd the setup still holds but the pty master.
+func (s *setup) close() {
+	for _, f := range s.files {
+		f.Close()
+	}
+	s.files = nil
+	if s.notify != nil {
+		s.notify.Close()
+	}
+	if s.sync != nil {
+		s.sync.Close()
+	}
+}
+
+// start clones the child and walks the plan's points, up to PointReady
+// when the caller holds the gate. On failure the child is gone and every
+// fd closed.
+func (s *setup) start() error {
+	defer close(s.released)
+	o := clonecore.Options{Flags: s.plan.Flags}
+	if s.work.Cgroup != nil {
+		o.Flags |= clonecore.INTO_CGROUP
+		o.CgroupFD = int(s.work.Cgroup.Fd())
+	}
+	s.mu.Lock()
+	if s.interrupted != nil {
+		s.mu.Unlock()
+		s.close()
+		return &InterruptedError{Signal: s.interrupted}
+	}
+	task, err := clonecore.StartAs(clonecore.UseProcess, s.plan.Program, o)
+	s.task = task
+	s.mu.Unlock()
+	if err != nil {
+		s.close()
+		return err
+	}
+	// The child holds its own copies now: the pipes' far ends must be
+	// the child's alone, so that its end is EOF here.
+	for _, f := range s.files {
+		f.Close()
+	}
+	s.files = nil
+	for _, pt := range s.plan.Points {
+		if err := s.at(pt); err != nil {
+			return s.fail(err)
+		}
+		if pt == childprog.PointReady && s.work.Gate != nil {
+			s.close()
+			return nil
+		}
+		if err := s.release(pt); err != nil {
+			return s.fail(err)
+		}
+	}
+	return nil
+}
+
+// at waits for the child to reach pt and does the parent's work there.
+func (s *setup) at(pt childprog.Point) error {
+	var b [1]byte
+	if n, _ := s.notify.Read(b[:]); n != 1 {
+		return s.childGone(fmt.Errorf("the container's process ended before it reached the %s point", pt))
+	}
+	if childprog.Point(b[0]) != pt {
+		return fmt.Errorf("the container's process reached the %s point where minirun expected %s", childprog.Point(b[0]), pt)
+	}
+	if sig := s.interruption(); sig != nil {
+		return &InterruptedError{Signal: sig}
+	}
+	pid := s.pid()
+	switch pt {
+	case childprog.PointNamespaces:
+		if s.plan.UserNS {
+			if err := writeIDMaps(s.task.TID, s.plan); err != nil {
+				return err
+			}
+		}
+		if s.plan.TimeOffsets != "" {
+			file := "/proc/" + strconv.Itoa(s.task.TID) + "/timens_offsets"
+			if err := os.WriteFile(file, []byte(s.plan.TimeOffsets), 0); err != nil {
+				return fmt.Errorf("linux.timeOffsets: write %s: %w", file, unwrapPath(err))
+			}
+		}
+		return call(s.work.Namespaces, pid)
+	case childprog.PointMounted:
+		return call(s.work.Mounted, pid)
+	case childprog.PointConsole:
+		c, err := takeConsole(s.task, s.plan, s.work.ConsoleSize)
+		if err != nil {
+			return err
+		}
+		s.console = c
+		return nil
+	case childprog.PointReady:
+		return call(s.work.Ready, pid)
+	}
+	return nil
+}
+
+func call(f func(int) error, pid int) error {
+	if f == nil {
+		return nil
+	}
+	return f(pid)
+}
+
+// release lets the child go on from pt.
+func (s *setup) release(pt childprog.Point) error {
+	w := s.sync
+	if pt == childprog.PointReady {
+		w = s.gate
+	}
+	if _, err := w.Write([]byte{1}); err != nil {
+		return s.childGone(fmt.Errorf("release the container's process at the %s point: %w", pt, err))
+	}
+	return nil
+}
+
+// childGone prefers the child's own account of why it ended (the step
+// that failed) to the parent's.
+func (s *setup) childGone(err error) error {
+	if jerr := s.task.Join(); jerr != nil {
+		return jerr
+	}
+	if sig := s.interruption(); sig != nil {
+		return &InterruptedError{Signal: sig}
+	}
+	return err
+}
+
+// finish waits until the child has exec'd and returns the container's
+// process id; on failure the child is gone.
+func (s *setup) finish() (int, error) {
+	s.close()
+	err := s.task.Join()
+	if sig := s.interruption(); sig != nil {
+		err = &InterruptedError{Signal: sig}
+	}
+	if err != nil {
+		return 0, s.fail(err)
+	}
+	if s.task.PidFD >= 0 {
+		// Only the pty needed it; the process is waited for by its pid.
+		unix.Close(s.task.PidFD)
+		s.task.PidFD = -1
+	}
+	pid := s.pid()
+	if s.plan.DoubleFork {
+		// The middle task has exited; the process is its sibling, a child
+		// of minirun's through CLONE_PARENT.
+		s.task.Reap()
+	}
+	return pid, nil
+}
+
+// pid is the container's process: the cloned task, or after a double fork
+// the grandchild (0 until it exists).
+func (s *setup) pid() int {
+	if s.plan.DoubleFork {
+		return int(int32(s.plan.Arena.Load64(s.plan.GrandchildTID)))
+	}
+	return s.task.TID
+}
+
+// fail kills and reaps the child and the grandchild, closes everything,
+// and returns err.
+func (s *setup) fail(err error) error {
+	s.close()
+	if s.console != nil {
+		s.console.Close()
+		s.console = nil
+	}
+	if s.task == nil {
+		return err
+	}
+	unix.Kill(s.task.TID, unix.SIGKILL)
+	s.task.Join()
+	s.task.Reap()
+	if s.plan.DoubleFork {
+		if gc := s.pid(); gc > 0 {
+			unix.Kill(gc, unix.SIGKILL)
+			var ws unix.WaitStatus
+			unix.Wait4(gc, &ws, 0, nil)
+		}
+	}
+	return err
+}
+
+// interrupt ends a setup in progress: the child is killed, so a step that
+// blocks (a FIFO it opens, a namespace that never answers) ends too, and
+// the setup fails with an InterruptedError naming sig.
+func (s *setup) interrupt(sig os.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.interrupted = sig
+	if s.task != nil {
+		unix.Kill(s.task.TID, unix.SIGKILL)
+		if gc := s.pid(); s.plan.DoubleFork && gc > 0 {
+			unix.Kill(gc, unix.SIGKILL)
+		}
+	}
+}
+
+func (s *setup) interruption() os.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.interrupted
+}
+
+// InterruptedError is a setup ended by a signal to minirun.
+type InterruptedError struct{ Signal os.Signal }
+
+func (e *InterruptedError) Error() string {
+	name := e.Signal.String()
+	if s, ok := e.Signal.(unix.Signal); ok && unix.SignalName(s) != "" {
+		name = unix.SignalName(s)
+	}
+	return fmt.Sprintf("interrupted by %s while the container was being set up; nothing was left behind", name)
+}
+
+// ExitCode is the shell's convention for a process a signal ended.
+func (e *InterruptedError) ExitCode() int {
+	if s, ok := e.Signal.(unix.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
+}
