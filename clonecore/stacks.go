@@ -17,7 +17,7 @@ import (
 //	^ slot       ^ Lo(i)                  Top(i) ^ ^ TCB(i)
 //
 // The guard page turns an overflow into SIGSEGV instead of a silent write
-// into the neighbour's TLS (DESIGN.md, rule 3). The TCB's first word holds
+// into the neighbour's TLS (docs/design.md, rule 3). The TCB's first word holds
 // its own address, as amd64's TLS ABI wants of %fs:0; the words below it are
 // zero (rule 4). Stacks never come from the Go heap: goroutine stacks move.
 type Stacks struct {

@@ -1,6 +1,6 @@
 // The clone trampoline for amd64: the only code a cloned child runs before it
 // execs or exits. It is assembly because the child has no Go runtime: no g,
-// no m, no stack that can grow, no signal handling (DESIGN.md, "Why the child
+// no m, no stack that can grow, no signal handling (docs/design.md, "Why the child
 // never runs Go"). The models are the runtime's clone (runtime/sys_linux_amd64.s)
 // and syscall.forkAndExecInChild1; like them it passes everything to the
 // child in registers and never touches the parent's frame in the child.
@@ -29,7 +29,7 @@
 // BLOCK_SIGNALS sets the calling thread's mask to masks[0] (all signals)
 // and saves the old one in masks[1], R13 pointing at masks; RESTORE_SIGNALS
 // puts the old one back. Between them this thread takes no signal, so the
-// child starts with every signal blocked (DESIGN.md, rule 5), and no Go code
+// child starts with every signal blocked (docs/design.md, rule 5), and no Go code
 // runs there, so no LockOSThread is needed. Both keep AX in BX.
 #define BLOCK_SIGNALS \
 	MOVL	$2, DI; \

@@ -3,7 +3,7 @@
 // label, with the same block layout (child.go), step layout (program.go),
 // worker fields (worker.go) and the same three operations. It is assembly
 // because the child has no Go runtime: no g, no m, no stack that can grow, no
-// signal handling (DESIGN.md, "Why the child never runs Go"). The models are
+// signal handling (docs/design.md, "Why the child never runs Go"). The models are
 // the runtime's clone (runtime/sys_linux_arm64.s) and
 // syscall.forkAndExecInChild1; like them it passes everything to the child
 // in registers and never touches the parent's frame in the child.
@@ -46,7 +46,7 @@
 // and saves the old one in masks[1], R20 pointing at masks; RESTORE_SIGNALS
 // puts the old one back, keeping R0 (in R21). Between them this thread
 // takes no signal, so the child starts with every signal blocked
-// (DESIGN.md, rule 5), and no Go code runs there, so no LockOSThread is
+// (docs/design.md, rule 5), and no Go code runs there, so no LockOSThread is
 // needed.
 #define BLOCK_SIGNALS \
 	MOVD	$2, R0; \
