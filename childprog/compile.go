@@ -45,6 +45,32 @@ type CompileEnv struct {
 	// Gate makes the child stop at PointReady even without a
 	// startContainer hook: create leaves it there until start.
 	Gate bool
+	// Exec compiles a process that joins a running container (exec, and
+	// the hooks that run in its namespaces): every namespace of the spec
+	// is a join, and nothing of the container's own setup (filesystem,
+	// hostname, sysctls) is done again.
+	Exec bool
+	// Path, when set, is execve'd as it is, with process.args as argv (a
+	// hook's path), instead of process.args[0] looked up in PATH.
+	Path string
+	// SessionKeyring, when set, is the name of a new session keyring the
+	// process joins, so that it does not share the one minirun was
+	// started in (runc does the same; --no-new-keyring leaves it unset).
+	SessionKeyring string
+	// Stdio gives the process stdin, stdout and stderr of the parent's
+	// choosing (a hook's state pipe and its captured output): the parent
+	// stores three fd numbers at Plan.StdioFDs.
+	Stdio bool
+	// ParentCheck makes the child check that minirun is alive once it
+	// has asked to die with it, through a pidfd the parent stores at
+	// Plan.ParentPidfd.
+	ParentCheck bool
+	// CloseFDs is how many fds of minirun's the child closes first: the
+	// parent stores their numbers at Plan.CloseFDs.
+	CloseFDs int
+	// Cgroup says the parent places the child in the container's cgroups
+	// at PointNamespaces (a cgroup v1 hierarchy needs a write of its pid).
+	Cgroup bool
 }
 
 // CgroupHierarchy is one cgroup mount of the host below /sys/fs/cgroup.
@@ -114,6 +140,15 @@ type Plan struct {
 	// namespace) is left at GrandchildTID.
 	DoubleFork    bool
 	GrandchildTID uintptr
+	// ParentPidfd is the arena word for a pidfd of minirun's
+	// (CompileEnv.ParentCheck): the fd field of a struct pollfd.
+	ParentPidfd uintptr
+	// CloseFDs are the arena words for the fds of minirun's the child
+	// closes first (CompileEnv.CloseFDs).
+	CloseFDs []uintptr
+	// StdioFDs, with CompileEnv.Stdio, are the arena words for the fds the
+	// process gets as 0, 1 and 2.
+	StdioFDs [3]uintptr
 	// Console is set for process.terminal: the arena word where the child
 	// leaves the pty master's fd number at PointConsole; the parent takes
 	// the master with pidfd_getfd (see terminal).
@@ -273,11 +308,13 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	c.userNamespace(cloneNS)
 	c.namespacesPoint()
 	c.doubleFork()
-	c.b.simple("minirun: device nodes and directories get exactly the modes asked for", unix.SYS_UMASK, "umask", []string{"0"}, 0)
-	if newNS&clonecore.NEWNS != 0 || c.joinsMount() {
-		c.filesystem()
-	} else {
-		c.sysctls()
+	if !env.Exec {
+		c.b.simple("minirun: device nodes and directories get exactly the modes asked for", unix.SYS_UMASK, "umask", []string{"0"}, 0)
+		if newNS&clonecore.NEWNS != 0 || c.joinsMount() {
+			c.filesystem()
+		} else {
+			c.sysctls()
+		}
 	}
 	c.process()
 	if c.b.err != nil {
@@ -296,9 +333,33 @@ func (c *compiler) joinsMount() bool {
 }
 
 // lifeline makes the child die with minirun while it is being set up, so a
-// killed minirun leaves no half-made container behind.
+// killed minirun leaves no half-made container behind. minirun may have
+// died before the child asked: its parent is then another process, and
+// the check fails and ends it. Then the child lets go of the fds of
+// minirun's it must not hold (a state folder's lock would keep every
+// other command waiting while a created container waits for start).
 func (c *compiler) lifeline() {
 	c.b.prctl("minirun: die with minirun during setup", "PR_SET_PDEATHSIG", unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), "SIGKILL")
+	if c.env.ParentCheck {
+		// A pidfd of minirun's, polled without waiting: readable once
+		// minirun has exited. (getppid cannot tell: in a new PID
+		// namespace the parent is outside it, and reads as 0.)
+		pfd := c.b.words(0)
+		c.plan.ParentPidfd = pfd
+		f := wordFD(pfd, "fd<minirun's pidfd>")
+		c.b.call("minirun: still alive (or it died before the line above)", unix.SYS_PPOLL, "ppoll",
+			[]string{"[{" + f.name + ", POLLIN}]", "1", "{0, 0}", "NULL", "8"},
+			[]clonecore.Arg{clonecore.Imm(pfd), clonecore.Imm(1), clonecore.Imm(c.b.words(0, 0)), clonecore.Imm(0), clonecore.Imm(8)},
+			clonecore.Expect(0))
+		c.b.p.Annotate(" == 0")
+		c.b.close("minirun: still alive", f)
+	}
+	for i := 0; i < c.env.CloseFDs; i++ {
+		w := c.b.word()
+		c.plan.CloseFDs = append(c.plan.CloseFDs, w)
+		f := wordFD(w, "fd<minirun's "+strconv.Itoa(i)+">")
+		c.b.call("minirun: let go of an fd of minirun's the container must not hold", unix.SYS_CLOSE, "close", []string{f.name}, []clonecore.Arg{f.arg})
+	}
 }
 
 // joinNamespaces enters every namespace given by path, in namespaces.Plan's
@@ -401,10 +462,13 @@ func (c *compiler) namespacesPoint() {
 	if c.plan.TimeOffsets != "" {
 		why = append(why, "the clock offsets")
 	}
+	if c.env.Cgroup {
+		why = append(why, "its cgroups")
+	}
 	if len(why) == 0 {
 		return
 	}
-	c.point(PointNamespaces, "linux.namespaces: wait for minirun to write "+strings.Join(why, " and "))
+	c.point(PointNamespaces, "linux.namespaces: wait for minirun to write "+strings.Join(why, ", "))
 	if !c.plan.UserNS {
 		return
 	}

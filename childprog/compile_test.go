@@ -17,11 +17,13 @@ var update = flag.Bool("update", false, "rewrite the golden listings in testdata
 // layout like this project's machines, kernel capabilities up to 40.
 func testEnv() CompileEnv {
 	return CompileEnv{
-		BundleDir: "/bundle",
-		Rootfs:    "/bundle/rootfs",
-		IsFile:    func(p string) bool { return p == "/etc/hosts" || p == "/proc/kcore" || p == "/proc/keys" },
-		IsDir:     func(p string) bool { return p == "/proc/acpi" || p == "/sys/firmware" },
-		LastCap:   40,
+		BundleDir:   "/bundle",
+		Rootfs:      "/bundle/rootfs",
+		IsFile:      func(p string) bool { return p == "/etc/hosts" || p == "/proc/kcore" || p == "/proc/keys" },
+		IsDir:       func(p string) bool { return p == "/proc/acpi" || p == "/sys/firmware" },
+		LastCap:     40,
+		ParentCheck: true,
+		CloseFDs:    1,
 		CgroupHierarchies: []CgroupHierarchy{
 			{Dir: "memory", FSType: "cgroup", Options: "memory"},
 			{Dir: "unified", FSType: "cgroup2"},

@@ -97,6 +97,9 @@ func (c *compiler) exec() {
 	argv := c.b.strs(p.Args)
 	envp := c.b.strs(p.Env)
 	name := p.Args[0]
+	if c.env.Path != "" {
+		name = c.env.Path
+	}
 	label := "process.args[0]: " + name
 	argShown := "[" + strings.Join(quoteAll(p.Args), ", ") + "]"
 	envShown := fmt.Sprintf("[%d vars]", len(p.Env))

@@ -136,10 +136,22 @@ func (c *compiler) device(label string, r rootDirs, d rspec.LinuxDevice) {
 func (c *compiler) process() {
 	s, p := c.s, c.s.Process
 	c.terminal()
-	if s.Hostname != "" {
+	if c.env.Stdio {
+		for i := range c.plan.StdioFDs {
+			w := c.b.word()
+			c.plan.StdioFDs[i] = w
+			f := wordFD(w, "fd<"+[]string{"stdin", "stdout", "stderr"}[i]+">")
+			c.b.call("minirun: the process's stdio", unix.SYS_DUP3, "dup3", []string{f.name, itoa(i), "0"},
+				[]clonecore.Arg{f.arg, clonecore.Imm(i), clonecore.Imm(0)})
+		}
+	}
+	if c.env.Exec {
+		// The container's names are set already; a joined process only
+		// needs its own.
+	} else if s.Hostname != "" {
 		c.b.simple("hostname", unix.SYS_SETHOSTNAME, "sethostname", []string{q(s.Hostname), itoa(len(s.Hostname))}, c.b.str(s.Hostname), uintptr(len(s.Hostname)))
 	}
-	if s.Domainname != "" {
+	if s.Domainname != "" && !c.env.Exec {
 		c.b.simple("domainname", unix.SYS_SETDOMAINNAME, "setdomainname", []string{q(s.Domainname), itoa(len(s.Domainname))}, c.b.str(s.Domainname), uintptr(len(s.Domainname)))
 	}
 	if p.OOMScoreAdj != nil {
@@ -154,6 +166,14 @@ func (c *compiler) process() {
 		c.b.call(fmt.Sprintf("process.rlimits[%d]: %s", i, rl.Type), unix.SYS_PRLIMIT64, "prlimit64",
 			[]string{"0", rl.Type, fmt.Sprintf("{cur=%d, max=%d}", rl.Soft, rl.Hard), "NULL"},
 			[]clonecore.Arg{clonecore.Imm(0), clonecore.Imm(res), clonecore.Imm(lim), clonecore.Imm(0)})
+	}
+	if c.env.SessionKeyring != "" {
+		// ENOSYS: a kernel built without keys, where there is no keyring
+		// to share.
+		c.b.call("minirun: a session keyring of the container's own ("+c.env.SessionKeyring+")", unix.SYS_KEYCTL, "keyctl",
+			[]string{"KEYCTL_JOIN_SESSION_KEYRING", q(c.env.SessionKeyring)},
+			[]clonecore.Arg{clonecore.Imm(unix.KEYCTL_JOIN_SESSION_KEYRING), clonecore.Imm(c.b.str(c.env.SessionKeyring))},
+			clonecore.Tolerate(unix.ENOSYS))
 	}
 	c.cwd()
 	c.identity()
@@ -221,7 +241,9 @@ func (c *compiler) cwd() {
 		cwd = "/"
 	}
 	parts := strings.Split(strings.TrimPrefix(cwd, "/"), "/")
-	if c.madeCwd {
+	if c.madeCwd || c.env.Exec {
+		// Made inside the rootfs already; a joined process finds it
+		// there or fails, as runc exec does.
 		parts = nil
 	}
 	for i := range parts {

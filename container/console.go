@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
@@ -94,4 +95,45 @@ func (r *consoleRelay) finish() {
 			unix.IoctlSetTermios(int(r.in.Fd()), unix.TCSETS, r.saved)
 		}
 	})
+}
+
+// sendConsole sends the pty master to the unix socket at path, as runc
+// does for --console-socket: one message whose data is the pty's name and
+// whose SCM_RIGHTS carries the master. The caller closes its copy.
+func sendConsole(path string, master *os.File) error {
+	name := "/dev/ptmx"
+	if n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN); err == nil {
+		name = "/dev/pts/" + strconv.Itoa(int(n))
+	}
+	if err := sendFD(path, name, int(master.Fd())); err != nil {
+		return fmt.Errorf("--console-socket %s: %w", path, err)
+	}
+	return nil
+}
+
+// sendPidfd sends a pidfd of process pid to the unix socket at path
+// (--pidfd-socket).
+func sendPidfd(path string, pid int) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("--pidfd-socket: pidfd_open %d: %w", pid, err)
+	}
+	defer unix.Close(fd)
+	if err := sendFD(path, "pidfd", fd); err != nil {
+		return fmt.Errorf("--pidfd-socket %s: %w", path, err)
+	}
+	return nil
+}
+
+// sendFD connects to the unix socket at path and sends fd with data.
+func sendFD(path, data string, fd int) error {
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	if err := unix.Connect(s, &unix.SockaddrUnix{Name: path}); err != nil {
+		return err
+	}
+	return unix.Sendmsg(s, []byte(data), unix.UnixRights(fd), nil, 0)
 }

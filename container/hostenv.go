@@ -24,8 +24,9 @@ func HostEnv(b *specs.Bundle) childprog.CompileEnv {
 			st, err := os.Stat(p)
 			return err == nil && st.IsDir()
 		},
-		LastCap:  lastCap(),
-		Rootless: os.Geteuid() != 0,
+		LastCap:     lastCap(),
+		Rootless:    os.Geteuid() != 0,
+		ParentCheck: true,
 	}
 	// Only a cgroup filesystem mount needs the host's cgroup layout:
 	// spare the mountinfo read on the start path otherwise.

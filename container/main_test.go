@@ -285,7 +285,7 @@ func runCaptured(t *testing.T, b *specs.Bundle) (code int, stdout string, err er
 	if ferr := unix.Dup3(int(f.Fd()), 1, 0); ferr != nil {
 		t.Fatal(ferr)
 	}
-	code, err = Run(b, RunOptions{})
+	code, err = Run(b, Options{})
 	if ferr := unix.Dup3(saved, 1, 0); ferr != nil {
 		t.Fatal(ferr)
 	}

@@ -8,63 +8,144 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/childprog"
 	"github.com/minirun/minirun/specs"
+	"github.com/minirun/minirun/statedir"
 )
-
-// RunOptions say how to run a container in the foreground.
-type RunOptions struct {
-	// NoPivot uses MS_MOVE and chroot instead of pivot_root.
-	NoPivot bool
-	// PreserveFDs passes fds 3 … 3+PreserveFDs-1 to the process.
-	PreserveFDs int
-}
 
 // ForwardedSignals are passed on to the container's process, as runc run does.
 var ForwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
-// Compile validates b and compiles it with this host's facts.
-func Compile(b *specs.Bundle, o RunOptions) (*childprog.Plan, error) {
-	if err := b.Validate(specs.ValidateOptions{CheckFS: true}); err != nil {
-		return nil, err
-	}
-	if err := Unsupported(b.Spec, b.Path); err != nil {
-		return nil, err
-	}
-	env := HostEnv(b)
-	env.NoPivot = o.NoPivot
-	env.PreserveFDs = o.PreserveFDs
-	env.DieWithParent = true
-	return childprog.Compile(b.Spec, env)
+// Compile validates b and compiles it with this host's facts, as run
+// would: for --explain.
+func Compile(b *specs.Bundle, o Options) (*childprog.Plan, error) {
+	return compile(b, "ID", o, false, !o.Detach)
 }
 
-// Run runs the container of bundle b in the foreground: stdio passes
-// through, signals are forwarded, and the return value is the process's
-// exit status (128+N when a signal N killed it). A forwarded signal that
-// arrives while the container is being set up ends the setup instead,
-// with nothing left behind (*InterruptedError).
-func Run(b *specs.Bundle, o RunOptions) (int, error) {
-	plan, err := Compile(b, o)
+// Run runs the container of bundle b in the foreground under a state root
+// of its own kind (statedir.DefaultRoot) with a generated ID: see
+// Runtime.Run.
+func Run(b *specs.Bundle, o Options) (int, error) {
+	rt := &Runtime{Dir: statedir.Dir{Root: statedir.DefaultRoot()}}
+	return rt.Run("", b, o)
+}
+
+// Run is create and start in one process. In the foreground stdio passes
+// through, signals are forwarded, and once the process ends the container
+// is deleted; the return value is the process's exit status (128+N when
+// signal N killed it). A forwarded signal that arrives while the container
+// is being set up ends the setup instead, with nothing left behind
+// (*InterruptedError). Detached, Run returns once the process runs, and
+// the container stays until delete. An empty id gets a generated one.
+func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
+	if id == "" {
+		id = fmt.Sprintf("run-%d-%06x", os.Getpid(), time.Now().UnixNano()&0xffffff)
+	}
+	plan, err := compile(b, id, o, false, !o.Detach)
 	if err != nil {
 		return 0, err
 	}
 	defer plan.Free()
+	c, err := rt.Dir.Create(id)
+	if err != nil {
+		return 0, err
+	}
+	r := newRecord(id, b)
+	undo := func(err error) (int, error) {
+		rt.poststop(r)
+		c.Remove()
+		return 0, err
+	}
+	if err := c.Save(r); err != nil {
+		return undo(err)
+	}
 	// Catch the forwarded signals from now on, so that a ^C during setup
 	// ends it cleanly rather than killing minirun half-way.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, ForwardedSignals...)
 	defer signal.Stop(sigs)
-
-	p, err := start(plan, parentWork{ConsoleSize: b.Spec.Process.ConsoleSize}, sigs)
-	if err != nil {
-		return 0, err
+	work := parentWork{
+		Close:       []*os.File{c.LockFile()},
+		ConsoleSize: b.Spec.Process.ConsoleSize,
+		Cloned:      func(pid int) error { return record(c, r, pid) },
+		Mounted:     rt.createHooks(r),
+		Ready: func(pid int) error {
+			r.Ready = true
+			if err := record(c, r, pid); err != nil {
+				return err
+			}
+			return rt.startContainerHooks(r)
+		},
 	}
+	p, err := start(plan, work, sigs)
+	if err != nil {
+		return undo(err)
+	}
+	r.Ready, r.Started = true, true
+	if err := record(c, r, p.pid); err != nil {
+		unix.Kill(p.pid, unix.SIGKILL)
+		<-p.exited
+		return undo(err)
+	}
+	if p.console != nil && o.ConsoleSocket != "" {
+		err := sendConsole(o.ConsoleSocket, p.console)
+		p.console.Close()
+		p.console = nil
+		if err != nil {
+			unix.Kill(p.pid, unix.SIGKILL)
+			<-p.exited
+			return undo(err)
+		}
+	}
+	for _, f := range []func() error{
+		func() error { return sendPidfdIf(o.PidfdSocket, p.pid) },
+		func() error { return writePidFileIf(o.PidFile, p.pid) },
+	} {
+		if err := f(); err != nil {
+			unix.Kill(p.pid, unix.SIGKILL)
+			<-p.exited
+			return undo(err)
+		}
+	}
+	rt.poststart(r)
+	// From here other commands (state, exec, kill) may act on it.
+	c.Close()
+	if o.Detach {
+		return 0, nil
+	}
+	code, err := attachProcess(p, sigs)
+	if derr := rt.Delete(id, true); derr != nil {
+		rt.warn("%v", derr)
+	}
+	return code, err
+}
+
+func sendPidfdIf(path string, pid int) error {
+	if path == "" {
+		return nil
+	}
+	return sendPidfd(path, pid)
+}
+
+func writePidFileIf(path string, pid int) error {
+	if path == "" {
+		return nil
+	}
+	return writePidFile(path, pid)
+}
+
+// attachProcess forwards signals to the process, relays its pty, and
+// returns its exit status once it ends.
+func attachProcess(p *process, sigs chan os.Signal) (int, error) {
 	var relay *consoleRelay
 	if p.console != nil {
+		var err error
 		if relay, err = newConsoleRelay(p.console, os.Stdin, os.Stdout); err != nil {
+			p.console.Close()
 			unix.Kill(p.pid, unix.SIGKILL)
 			<-p.exited
 			return 0, err
@@ -85,6 +166,13 @@ func Run(b *specs.Bundle, o RunOptions) (int, error) {
 			return exitCode(ws), nil
 		}
 	}
+}
+
+// attach waits for process pid, a child of minirun's, as attachProcess.
+func attach(pid int, console *os.File, sigs chan os.Signal) (int, error) {
+	p := &process{pid: pid, exited: make(chan unix.WaitStatus, 1), console: console}
+	go p.wait()
+	return attachProcess(p, sigs)
 }
 
 // process is a started container process.
@@ -129,17 +217,20 @@ func start(plan *childprog.Plan, work parentWork, sigs <-chan os.Signal) (*proce
 		return nil, err
 	}
 	p := &process{pid: pid, exited: make(chan unix.WaitStatus, 1), console: s.console}
-	go func() {
-		var ws unix.WaitStatus
-		for {
-			_, err := unix.Wait4(pid, &ws, 0, nil)
-			if err != unix.EINTR {
-				break
-			}
-		}
-		p.exited <- ws
-	}()
+	go p.wait()
 	return p, nil
+}
+
+// wait reaps the process and reports its status on exited.
+func (p *process) wait() {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(p.pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	p.exited <- ws
 }
 
 // writeIDMaps writes the child's uid_map, setgroups and gid_map: directly

@@ -72,5 +72,5 @@ func RunSelf(args []string, hostname string) (int, error) {
 		l.UIDMappings, l.GIDMappings = namespaces.RootlessMapping(uint32(uid), uint32(gid))
 	}
 	b := &specs.Bundle{Path: "(--isolate)", Dir: dir, RootFS: dir + "/rootfs", Spec: spec}
-	return Run(b, RunOptions{})
+	return Run(b, Options{})
 }

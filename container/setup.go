@@ -52,6 +52,11 @@ type setup struct {
 // itself. Each function gets the pid of the container's process as minirun
 // sees it; a nil function does nothing.
 type parentWork struct {
+	// Cloned runs right after the clone, with the cloned task's pid.
+	Cloned func(pid int) error
+	// Close are fds of minirun's the child closes before anything else
+	// (as many as the plan was compiled for).
+	Close []*os.File
 	// Namespaces runs at PointNamespaces after the id maps and clock
 	// offsets are written.
 	Namespaces func(pid int) error
@@ -98,6 +103,24 @@ func newSetup(plan *childprog.Plan, work parentWork) (*setup, error) {
 			}
 			plan.Arena.Store32(plan.GateFD, uint32(gate.Fd()))
 		}
+	}
+	if len(work.Close) != len(plan.CloseFDs) {
+		s.close()
+		return nil, fmt.Errorf("the plan closes %d fds of minirun's, the caller gave %d", len(plan.CloseFDs), len(work.Close))
+	}
+	for i, f := range work.Close {
+		plan.Arena.Store32(plan.CloseFDs[i], uint32(f.Fd()))
+	}
+	if plan.ParentPidfd != 0 {
+		fd, err := unix.PidfdOpen(os.Getpid(), 0)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("pidfd of minirun: %w", err)
+		}
+		f := os.NewFile(uintptr(fd), "minirun's pidfd")
+		s.files = append(s.files, f)
+		// The pollfd's first field, an int32, is the fd.
+		plan.Arena.Store32(plan.ParentPidfd, uint32(fd))
 	}
 	for i, j := range plan.Joins {
 		f, err := namespaces.Open(j)
@@ -154,6 +177,9 @@ func (s *setup) start() error {
 		f.Close()
 	}
 	s.files = nil
+	if err := call(s.work.Cloned, task.TID); err != nil {
+		return s.fail(err)
+	}
 	for _, pt := range s.plan.Points {
 		if err := s.at(pt); err != nil {
 			return s.fail(err)

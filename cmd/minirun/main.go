@@ -55,6 +55,8 @@ func newApp() *cli.App {
 		Usage:                "a container runtime and task lab built on one clone core",
 		Version:              version,
 		Commands:             commands,
+		Flags:                globalFlags,
+		Before:               setupGlobals,
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,
 		ExitErrHandler:       func(*cli.Context, error) {}, // main prints errors once
@@ -87,9 +89,10 @@ func run(args []string) int {
 		return int(st)
 	}
 	// One line per error, each prefixed: a spec with three mistakes gets
-	// three "minirun: spec.json: …" lines.
+	// three "minirun: spec.json: …" lines. With --log they go there too.
 	for _, line := range strings.Split(err.Error(), "\n") {
 		fmt.Fprintf(os.Stderr, "minirun: %s\n", line)
+		logLine("error", line)
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {

@@ -10,59 +10,77 @@ import (
 
 	"github.com/minirun/minirun/container"
 	"github.com/minirun/minirun/specs"
+	"github.com/minirun/minirun/statedir"
 )
 
 func init() {
 	register(&cli.Command{
 		Name:      "run",
-		Usage:     "run a container in the foreground",
-		ArgsUsage: "SPEC.json | --bundle DIR [ID]",
+		Usage:     "run a container: create and start in one, in the foreground unless --detach",
+		ArgsUsage: "SPEC.json | [--bundle DIR] ID",
 		Description: `Runs the container described by an OCI runtime-spec config: SPEC.json
 (its root.path is relative to the file's folder), or DIR/config.json with
---bundle. The container's setup is a child program of raw syscalls compiled
-from the spec; --explain prints it without running anything.
+--bundle (default: the current folder) and a container ID, as runc run.
+The container's setup is a child program of raw syscalls compiled from the
+spec; --explain prints it without running anything.
 
-stdio passes through, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2 and
-SIGWINCH are forwarded, and minirun exits with the container's status
-(128+N when signal N killed it).`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "the bundle folder holding config.json"},
+In the foreground stdio passes through, SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+SIGUSR1/2 and SIGWINCH are forwarded, and minirun exits with the
+container's status (128+N when signal N killed it); the container is then
+deleted. While it runs, "minirun state/exec/kill ID" reach it (a SPEC.json
+run gets an ID of the form run-PID-N). --detach returns once its process
+runs and leaves it for "minirun delete".`,
+		Flags: append(createFlags(),
+			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the container's process runs"},
 			&cli.BoolFlag{Name: "explain", Usage: "print the clone flags and the child program, each step with the spec field behind it, and run nothing"},
-			&cli.BoolFlag{Name: "no-pivot", Usage: "enter the rootfs with MS_MOVE and chroot instead of pivot_root"},
-			&cli.IntFlag{Name: "preserve-fds", Usage: "pass fds 3 … 3+N-1 to the container's process"},
-		},
+		),
 		Action: runAction,
 	})
 }
 
-// loadBundle finds the config a command names: --bundle DIR, a config file,
-// or a bundle folder given as the argument.
-func loadBundle(c *cli.Context) (*specs.Bundle, error) {
+// loadBundle finds the config a command names, and the container's ID if
+// it names one: --bundle DIR [ID], a config file, a bundle folder, or an
+// ID with the bundle in the current folder.
+func loadBundle(c *cli.Context) (*specs.Bundle, string, error) {
 	if dir := c.String("bundle"); dir != "" {
 		if c.NArg() > 1 {
-			return nil, usageError("%s: takes one container ID with --bundle, got %d arguments", c.Command.Name, c.NArg())
+			return nil, "", usageError("%s: takes one container ID with --bundle, got %d arguments", c.Command.Name, c.NArg())
 		}
-		return specs.LoadBundle(dir)
+		b, err := specs.LoadBundle(dir)
+		return b, c.Args().First(), err
 	}
 	if c.NArg() != 1 {
-		return nil, usageError("%s: give a config file (SPEC.json) or --bundle DIR", c.Command.Name)
+		return nil, "", usageError("%s: give a config file (SPEC.json), or a container ID with the bundle in --bundle DIR or the current folder", c.Command.Name)
 	}
 	arg := c.Args().First()
-	if st, err := os.Stat(arg); err == nil && st.IsDir() {
-		return specs.LoadBundle(arg)
+	st, err := os.Stat(arg)
+	switch {
+	case err == nil && st.IsDir():
+		b, err := specs.LoadBundle(arg)
+		return b, "", err
+	case err == nil:
+		b, err := specs.LoadFile(arg)
+		return b, "", err
 	}
-	return specs.LoadFile(arg)
+	b, err := specs.LoadBundle(".")
+	return b, arg, err
 }
 
 func runAction(c *cli.Context) error {
-	if n := c.Int("preserve-fds"); n < 0 {
-		return usageError("--preserve-fds: %d: must not be negative", n)
+	o, err := createOptions(c)
+	if err != nil {
+		return err
 	}
-	b, err := loadBundle(c)
+	o.Detach = c.Bool("detach")
+	b, id, err := loadBundle(c)
 	if err != nil {
 		return badSpec(err)
 	}
-	o := container.RunOptions{NoPivot: c.Bool("no-pivot"), PreserveFDs: c.Int("preserve-fds")}
+	if id != "" {
+		if err := statedir.ValidateID(id); err != nil {
+			return usageError("run: %v", err)
+		}
+	}
 	if c.Bool("explain") {
 		plan, err := container.Compile(b, o)
 		if err != nil {
@@ -73,7 +91,7 @@ func runAction(c *cli.Context) error {
 		fmt.Fprint(c.App.Writer, plan.Explain())
 		return nil
 	}
-	code, err := container.Run(b, o)
+	code, err := runtime(c).Run(id, b, o)
 	var ie *container.InterruptedError
 	if errors.As(err, &ie) {
 		return &exitError{ie.ExitCode(), err}
@@ -90,6 +108,9 @@ func runAction(c *cli.Context) error {
 // badSpec gives a config that cannot be read or is invalid exit status 2:
 // bad input, nothing was started. Other errors keep status 1.
 func badSpec(err error) error {
+	if err == nil {
+		return nil
+	}
 	var le *specs.LoadError
 	var ve *specs.ValidationError
 	if errors.As(err, &le) || errors.As(err, &ve) {

@@ -1,0 +1,448 @@
+package container
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/childprog"
+	"github.com/minirun/minirun/specs"
+	"github.com/minirun/minirun/statedir"
+)
+
+// A Runtime is minirun driven as an OCI runtime (runtime-spec's
+// runtime.md): containers that outlive the command that made them, found
+// by ID in a state folder, moved through creating → created → running →
+// stopped by create, start and the process's end, and removed by delete.
+type Runtime struct {
+	Dir statedir.Dir
+	// Warn reports what the runtime goes on from (a failing poststart or
+	// poststop hook, as runtime-spec says); nil discards it.
+	Warn func(format string, a ...any)
+	// Rootless is set when minirun runs without privilege (--rootless,
+	// or an unprivileged user): cgroups it cannot create are then left
+	// out when the config asks for no limit, as runc does.
+	Rootless bool
+}
+
+func (rt *Runtime) warn(format string, a ...any) {
+	if rt.Warn != nil {
+		rt.Warn(format, a...)
+	}
+}
+
+// Options say how to create or run a container.
+type Options struct {
+	// NoPivot uses MS_MOVE and chroot instead of pivot_root.
+	NoPivot bool
+	// PreserveFDs passes fds 3 … 3+PreserveFDs-1 to the process.
+	PreserveFDs int
+	// NoNewKeyring leaves the process in minirun's session keyring
+	// instead of a new one of its own.
+	NoNewKeyring bool
+	// PidFile, when set, gets the container's process id (as minirun's
+	// PID namespace sees it) before create returns.
+	PidFile string
+	// ConsoleSocket is a unix socket the pty master of process.terminal
+	// is sent to (SCM_RIGHTS), for a container minirun does not attach to.
+	ConsoleSocket string
+	// PidfdSocket is a unix socket a pidfd of the container's process is
+	// sent to.
+	PidfdSocket string
+	// Detach makes run return once the process runs, leaving it to
+	// whoever reaps it, as create and start do.
+	Detach bool
+}
+
+// status is the container's state now, from its record and its process:
+// creating until create has finished (or stopped, if its process died on
+// the way), created until start, then running until the process ends.
+func status(r *statedir.Record) rspec.ContainerState {
+	switch {
+	case r.Pid == 0:
+		return rspec.StateCreating
+	case statedir.Check(r.Pid, r.PidStart) != statedir.Alive:
+		return rspec.StateStopped
+	case !r.Ready:
+		return rspec.StateCreating
+	case !r.Started:
+		return rspec.StateCreated
+	}
+	return rspec.StateRunning
+}
+
+// StateOf is the state of container id as `minirun state` prints it:
+// runtime-spec's State, with runc's rootfs, created and owner.
+type StateOf struct {
+	rspec.State
+	Rootfs  string    `json:"rootfs"`
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
+}
+
+func (rt *Runtime) stateOf(r *statedir.Record) StateOf {
+	st := StateOf{
+		State:  rspec.State{Version: rspec.Version, ID: r.ID, Status: status(r), Bundle: r.Bundle},
+		Rootfs: r.Rootfs, Created: r.Created,
+	}
+	if r.Config != nil {
+		st.Annotations = r.Config.Annotations
+	}
+	if st.Status != rspec.StateStopped {
+		st.Pid = r.Pid
+	}
+	if r.Owner != 0 || r.Config != nil {
+		st.Owner = strconv.Itoa(r.Owner)
+	}
+	return st
+}
+
+// State returns container id's state; an error saying it "does not exist"
+// when there is none.
+func (rt *Runtime) State(id string) (StateOf, error) {
+	r, err := rt.Dir.Read(id)
+	if err != nil {
+		return StateOf{}, err
+	}
+	return rt.stateOf(r), nil
+}
+
+// List returns the state of every container under the root.
+func (rt *Runtime) List() ([]StateOf, error) {
+	ids, err := rt.Dir.IDs()
+	if err != nil {
+		return nil, err
+	}
+	list := make([]StateOf, 0, len(ids))
+	for _, id := range ids {
+		r, err := rt.Dir.Read(id)
+		if err != nil {
+			continue // deleted while listing
+		}
+		list = append(list, rt.stateOf(r))
+	}
+	return list, nil
+}
+
+// compile validates b and compiles it with this host's facts for a
+// container named id.
+func compile(b *specs.Bundle, id string, o Options, gate, die bool) (*childprog.Plan, error) {
+	if err := b.Validate(specs.ValidateOptions{CheckFS: true}); err != nil {
+		return nil, err
+	}
+	if err := Unsupported(b.Spec, b.Path); err != nil {
+		return nil, err
+	}
+	if b.Spec.Process.Terminal && (gate || !die) && o.ConsoleSocket == "" {
+		return nil, &specs.ValidationError{File: b.Path, Errs: []specs.FieldError{{Path: "process.terminal",
+			Msg: "a container minirun does not attach to needs --console-socket to hand its terminal to"}}}
+	}
+	env := HostEnv(b)
+	env.NoPivot = o.NoPivot
+	env.PreserveFDs = listenFDs(o.PreserveFDs)
+	env.Gate = gate
+	env.DieWithParent = die
+	if !o.NoNewKeyring && id != "" {
+		env.SessionKeyring = "_ses." + id
+	}
+	env.CloseFDs = 1 // the state folder's lock
+	return childprog.Compile(b.Spec, env)
+}
+
+// listenFDs honours socket activation (sd_listen_fds): fds 3 … 3+N-1
+// named by LISTEN_FDS are passed on as runc does, if more than asked for.
+func listenFDs(preserve int) int {
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n <= preserve {
+		return preserve
+	}
+	return n
+}
+
+// Create creates container id from bundle b: its namespaces, mounts and
+// cgroups are made, the createRuntime and createContainer hooks have run,
+// and its process waits, reading exec.fifo, for start. On any failure
+// nothing is left: no process, no state, and the poststop hooks have run
+// (runtime-spec: a failed create continues at delete).
+func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
+	plan, err := compile(b, id, o, true, false)
+	if err != nil {
+		return err
+	}
+	// The plan's arena is the waiting process's memory: it is never
+	// freed here, and goes when that process execs or exits.
+	c, err := rt.Dir.Create(id)
+	if err != nil {
+		plan.Free()
+		return err
+	}
+	defer c.Close()
+	r := newRecord(id, b)
+	undo := func(err error) error {
+		rt.poststop(r)
+		c.Remove()
+		plan.Free()
+		return err
+	}
+	if err := c.Save(r); err != nil {
+		return undo(err)
+	}
+	if err := unix.Mkfifo(c.FIFO(), 0o600); err != nil {
+		return undo(fmt.Errorf("container %q: make %s: %w", id, c.FIFO(), err))
+	}
+	// O_RDWR: opening a FIFO for reading alone waits for a writer. The
+	// child reads its copy at PointReady; start opens it to write.
+	fifo, err := os.OpenFile(c.FIFO(), os.O_RDWR, 0)
+	if err != nil {
+		return undo(fmt.Errorf("container %q: open %s: %w", id, c.FIFO(), unwrapPath(err)))
+	}
+	defer fifo.Close()
+	work := parentWork{
+		Close:       []*os.File{c.LockFile()},
+		Gate:        fifo,
+		ConsoleSize: b.Spec.Process.ConsoleSize,
+		Cloned:      func(pid int) error { return record(c, r, pid) },
+		Mounted:     rt.createHooks(r),
+	}
+	s, err := newSetup(plan, work)
+	if err != nil {
+		return undo(err)
+	}
+	if err := s.start(); err != nil {
+		return undo(err)
+	}
+	if err := rt.created(c, r, s, o); err != nil {
+		s.fail(nil)
+		return undo(err)
+	}
+	return nil
+}
+
+// created records a container whose process waits at its gate and hands
+// out what create promises: the pid file, the pty master, the pidfd.
+func (rt *Runtime) created(c *statedir.Container, r *statedir.Record, s *setup, o Options) error {
+	pid := s.pid()
+	r.Ready = true
+	if err := record(c, r, pid); err != nil {
+		return err
+	}
+	if s.console != nil {
+		err := sendConsole(o.ConsoleSocket, s.console)
+		s.console.Close()
+		s.console = nil
+		if err != nil {
+			return err
+		}
+	}
+	if o.PidfdSocket != "" {
+		if err := sendPidfd(o.PidfdSocket, pid); err != nil {
+			return err
+		}
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, pid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record saves pid, and its start time, as the container's process: once
+// right after the clone, so that a create killed from then on leaves a
+// process delete --force can find, and again for the grandchild of a
+// double fork.
+func record(c *statedir.Container, r *statedir.Record, pid int) error {
+	start, err := statedir.StartTime(pid)
+	if err != nil {
+		return fmt.Errorf("container %q: its process %d: %w", r.ID, pid, err)
+	}
+	r.Pid, r.PidStart = pid, start
+	return c.Save(r)
+}
+
+func newRecord(id string, b *specs.Bundle) *statedir.Record {
+	return &statedir.Record{
+		ID: id, Bundle: b.Dir, Rootfs: b.RootFS, Created: time.Now().UTC(),
+		Owner: os.Geteuid(), Config: b.Spec, Rootless: os.Geteuid() != 0,
+	}
+}
+
+// writePidFile writes pid the way runc does: the number alone, no newline,
+// replaced whole (a client may read it at any moment).
+func writePidFile(path string, pid int) error {
+	tmp := path + ".minirun-tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("--pid-file: %w", unwrapPath(err))
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--pid-file: %w", unwrapPath(err))
+	}
+	return nil
+}
+
+// errNotCreated and its kin are runtime-spec's "the container is in the
+// wrong state for this operation"; their words are what clients match.
+func wrongState(id string, st rspec.ContainerState, op string) error {
+	if st == rspec.StateStopped && op != "start" {
+		return fmt.Errorf("container %q is not running (status %s); cannot %s", id, st, op)
+	}
+	return fmt.Errorf("container %q is %s, not created; cannot %s", id, st, op)
+}
+
+// Start lets a created container's process exec: the startContainer hooks
+// run in its namespaces, exec.fifo is written, and the poststart hooks
+// run. A container in any other state is refused and left as it is.
+func (rt *Runtime) Start(id string) error {
+	c, err := rt.Dir.Open(id)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r, err := c.Load()
+	if err != nil {
+		return err
+	}
+	if st := status(r); st != rspec.StateCreated {
+		return wrongState(id, st, "start")
+	}
+	if err := rt.startContainerHooks(r); err != nil {
+		rt.kill(r, unix.SIGKILL)
+		return err
+	}
+	if err := openGate(c.FIFO()); err != nil {
+		return fmt.Errorf("container %q: %w", id, err)
+	}
+	r.Started = true
+	os.Remove(c.FIFO())
+	if err := c.Save(r); err != nil {
+		return err
+	}
+	rt.poststart(r)
+	return nil
+}
+
+// openGate writes the byte the waiting process reads from exec.fifo.
+// O_NONBLOCK: with no reader (the process is gone) the open fails with
+// ENXIO at once instead of waiting for one.
+func openGate(fifo string) error {
+	fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENXIO) {
+			return errors.New("its process is gone (it ended before start)")
+		}
+		return fmt.Errorf("open %s: %w", fifo, err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte{0}); err != nil {
+		return fmt.Errorf("write %s: %w", fifo, err)
+	}
+	return nil
+}
+
+// Kill sends sig to the container's process; with all, to every process of
+// the container. A container neither created nor running is refused:
+// "container not running".
+func (rt *Runtime) Kill(id string, sig unix.Signal, all bool) error {
+	r, err := rt.Dir.Read(id)
+	if err != nil {
+		return err
+	}
+	st := status(r)
+	if st != rspec.StateCreated && st != rspec.StateRunning {
+		return fmt.Errorf("container %q: container not running (status %s)", id, st)
+	}
+	if all {
+		return rt.killAll(r, sig)
+	}
+	return rt.kill(r, sig)
+}
+
+// kill signals the recorded process through a pidfd, after checking that
+// the pid still names it: a recycled pid is never signalled.
+func (rt *Runtime) kill(r *statedir.Record, sig unix.Signal) error {
+	fd, err := unix.PidfdOpen(r.Pid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("container %q: no such process", r.ID)
+		}
+		return fmt.Errorf("container %q: pidfd_open %d: %w", r.ID, r.Pid, err)
+	}
+	defer unix.Close(fd)
+	// The pidfd holds on to one process; if the pid names the recorded
+	// one now, the pidfd does too.
+	if statedir.Check(r.Pid, r.PidStart) == statedir.Gone {
+		return fmt.Errorf("container %q: no such process", r.ID)
+	}
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("container %q: no such process", r.ID)
+		}
+		return fmt.Errorf("container %q: signal %d: %w", r.ID, sig, err)
+	}
+	return nil
+}
+
+// Delete removes a stopped container: its cgroups and its state, then runs
+// the poststop hooks. With force a created or running container is killed
+// first (and one that does not exist is no error); without, it is refused.
+func (rt *Runtime) Delete(id string, force bool) error {
+	c, err := rt.Dir.Open(id)
+	if err != nil {
+		if force && errors.Is(err, statedir.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	defer c.Close()
+	r, err := c.Load()
+	if err != nil {
+		return err
+	}
+	st := status(r)
+	if st != rspec.StateStopped && st != rspec.StateCreating && !force {
+		return fmt.Errorf("container %q is %s; stop it first, or delete --force", id, st)
+	}
+	if st == rspec.StateCreating && !force {
+		return fmt.Errorf("container %q is being created; delete --force removes what a killed create left", id)
+	}
+	if err := rt.stop(r); err != nil {
+		return err
+	}
+	if err := c.Remove(); err != nil {
+		return err
+	}
+	rt.poststop(r)
+	return nil
+}
+
+// stop kills whatever is left of the container and waits until it is gone.
+func (rt *Runtime) stop(r *statedir.Record) error {
+	if r.Pid == 0 || statedir.Check(r.Pid, r.PidStart) == statedir.Gone {
+		return nil
+	}
+	rt.killAll(r, unix.SIGKILL)
+	// Wait until it has exited (a zombie is gone enough: its reaper is
+	// its parent's business).
+	for i := 0; i < 1000; i++ {
+		if statedir.Check(r.Pid, r.PidStart) != statedir.Alive {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("container %q: its process %d did not end after SIGKILL", r.ID, r.Pid)
+}
+
+// stateForHooks is the state a hook reads on its stdin.
+func (rt *Runtime) stateForHooks(r *statedir.Record, st rspec.ContainerState) rspec.State {
+	s := rspec.State{Version: rspec.Version, ID: r.ID, Status: st, Bundle: r.Bundle, Pid: r.Pid}
+	if r.Config != nil {
+		s.Annotations = r.Config.Annotations
+	}
+	return s
+}
