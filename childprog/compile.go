@@ -451,14 +451,15 @@ func (c *compiler) point(pt Point, label string) {
 // filesystem builds the container's mount namespace: propagation, the
 // rootfs bind, every mount, /dev, pivot_root, masked and read-only paths.
 func (c *compiler) filesystem() {
-	s := c.s
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	propShown := "rslave"
-	if s.Linux != nil && s.Linux.RootfsPropagation != "" {
-		prop = specs.ParseMountOptions([]string{s.Linux.RootfsPropagation}).Propagation
-		propShown = s.Linux.RootfsPropagation
-	}
-	c.b.mount("linux.rootfsPropagation: "+propShown+" (mounts made here do not reach the host)", "", "/", "", prop, "")
+	// Every mount of the new namespace becomes a slave first, whatever
+	// linux.rootfsPropagation asks: a copy of a shared host mount is a
+	// peer of it, so the rootfs bind and every mount below it would appear
+	// in the host's namespace too. A slave receives from the host and sends
+	// nothing back. It also leaves no mount shared, as pivot_root needs of
+	// the new root and of its parent, and no mount unbindable, as the
+	// rootfs bind needs. The propagation asked for is set on the new root
+	// once it is the root (rootPropagation).
+	c.b.mount("linux.rootfsPropagation: every mount rslave first, so no mount made here reaches the host", "", "/", "", unix.MS_SLAVE|unix.MS_REC, "")
 	rootfs := c.env.Rootfs
 	c.b.mount("root.path: bind the rootfs onto itself, so it is a mount pivot_root can use", rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, "")
 	root := c.b.newFD("rootfs")
@@ -475,6 +476,7 @@ func (c *compiler) filesystem() {
 	// makes it read-only.
 	c.sysctls()
 	c.maskAndReadonly()
+	c.rootPropagation()
 }
 
 // pivot makes the rootfs the root: pivot_root(".", ".") stacks the old root
@@ -492,6 +494,20 @@ func (c *compiler) pivot(r rootDirs) {
 	}
 	c.b.close("root.path", r.root)
 	c.b.simple("root.path: start at the new root", unix.SYS_CHDIR, "chdir", []string{q("/")}, c.b.str("/"))
+}
+
+// rootPropagation sets linux.rootfsPropagation on the container's root,
+// now that it is the root, and last: the masks and read-only paths are
+// bind mounts, which an unbindable tree would refuse. A shared root is a peer group of the
+// container's own (its master, if any, still the host's mount, which
+// receives nothing from a slave).
+func (c *compiler) rootPropagation() {
+	l := c.s.Linux
+	if l == nil || l.RootfsPropagation == "" {
+		return
+	}
+	prop := specs.ParseMountOptions([]string{l.RootfsPropagation}).Propagation
+	c.b.mount("linux.rootfsPropagation: "+l.RootfsPropagation, "", "/", "", prop, "")
 }
 
 // maskAndReadonly applies linux.maskedPaths, linux.readonlyPaths and

@@ -155,15 +155,18 @@ func TestCompileShape(t *testing.T) {
 
 // TestCompileOrder checks that the steps come in the order the kernel
 // needs: setns before the double fork, the id-map wait before anything that
-// needs the maps, mounts before pivot_root, the bounding set before the uid
-// change, capset after it, unblocking signals last before execve.
+// needs the maps, the whole tree a slave before the first mount, mounts
+// before pivot_root, the asked root propagation after the last mount, the
+// bounding set before the uid change, capset after it, unblocking signals
+// last before execve.
 func TestCompileOrder(t *testing.T) {
 	p := compileFile(t, "full.json", testEnv())
 	listing := p.Explain()
 	order := []string{
 		"PR_SET_PDEATHSIG, SIGKILL", `unshare(CLONE_NEWTIME|CLONE_NEWPID)`, `read(fd<sync>`, `clone(CLONE_PARENT`, `exit_if(`,
-		"umask(0)", `mount(NULL, "/"`, `fsopen("proc"`, `mknodat(fd<dev>, "null"`, `mkdirat(fd<home/app>, "work"`,
-		`pivot_root(".", ".")`, `/proc/sys/`, `linux.maskedPaths[0]`, `linux.readonlyPaths[0]`, `openat(AT_FDCWD, "/dev/ptmx"`,
+		"umask(0)", `mount(NULL, "/", NULL, MS_REC|MS_SLAVE, NULL)`, `fsopen("proc"`, `mknodat(fd<dev>, "null"`, `mkdirat(fd<home/app>, "work"`,
+		`pivot_root(".", ".")`, `/proc/sys/`, `linux.maskedPaths[0]`, `linux.readonlyPaths[0]`,
+		`mount(NULL, "/", NULL, MS_PRIVATE, NULL)`, `openat(AT_FDCWD, "/dev/ptmx"`,
 		`setsid()`, `sethostname(`, `prlimit64(`, `chdir("/home/app/work")`, `PR_CAPBSET_DROP`,
 		`setgroups(`, `setresgid(`, `PR_SET_KEEPCAPS`, `setresuid(`, `capset(`, `PR_CAP_AMBIENT`, `umask(077)`,
 		`PR_SET_NO_NEW_PRIVS`, `close_range(3,`, `rt_sigprocmask(SIG_SETMASK, [], NULL, 8)`, `execve(`,
