@@ -274,10 +274,12 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	c.namespacesPoint()
 	c.doubleFork()
 	c.b.simple("minirun: device nodes and directories get exactly the modes asked for", unix.SYS_UMASK, "umask", []string{"0"}, 0)
+	c.oomScoreAdj()
 	if newNS&clonecore.NEWNS != 0 || c.joinsMount() {
 		c.filesystem()
 	} else {
 		c.sysctls()
+		c.chrootRootfs()
 	}
 	c.process()
 	if c.b.err != nil {
@@ -494,6 +496,29 @@ func (c *compiler) pivot(r rootDirs) {
 	}
 	c.b.close("root.path", r.root)
 	c.b.simple("root.path: start at the new root", unix.SYS_CHDIR, "chdir", []string{q("/")}, c.b.str("/"))
+}
+
+// chrootRootfs makes root.path the process's root when it has no mount
+// namespace of its own: chroot changes the root of this task alone, where
+// pivot_root would change it for every process of the host's mount
+// namespace. From here on every path resolves inside the rootfs, as after
+// pivot_root; Validate has refused every field that would have mounted
+// something in the host's namespace.
+func (c *compiler) chrootRootfs() {
+	const label = "root.path: no mount namespace: enter the rootfs with chroot, which changes this process's root alone"
+	c.b.simple(label, unix.SYS_CHDIR, "chdir", []string{q(c.env.Rootfs)}, c.b.str(c.env.Rootfs))
+	c.b.simple(label, unix.SYS_CHROOT, "chroot", []string{q(".")}, c.b.str("."))
+	c.b.simple("root.path: start at the new root", unix.SYS_CHDIR, "chdir", []string{q("/")}, c.b.str("/"))
+}
+
+// oomScoreAdj writes process.oomScoreAdj through the host's /proc, before
+// the root changes: a container without a mount namespace has no /proc of
+// its own, and one with a mount namespace need not mount one. It comes
+// after the double fork, so the container's process writes its own.
+func (c *compiler) oomScoreAdj() {
+	if p := c.s.Process; p.OOMScoreAdj != nil {
+		c.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", itoa(*p.OOMScoreAdj))
+	}
 }
 
 // rootPropagation sets linux.rootfsPropagation on the container's root,

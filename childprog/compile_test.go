@@ -47,7 +47,7 @@ func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
 // testdata/compile/NAME.explain (go test -run Golden -update rewrites them
 // after a reviewed change).
 func TestCompileGolden(t *testing.T) {
-	for _, name := range []string{"runc-default", "rootless", "joins", "full"} {
+	for _, name := range []string{"runc-default", "rootless", "joins", "full", "nomount"} {
 		t.Run(name, func(t *testing.T) {
 			env := testEnv()
 			if name == "rootless" {
@@ -114,6 +114,11 @@ func TestCompileShape(t *testing.T) {
 				`read(fd<sync>, buf, 1)                                       # linux.namespaces: wait for minirun to write the clock offsets`, `execve("/opt/bin/app"`, `execve("/usr/bin/app"`,
 				`mount(NULL, "/", NULL, MS_PRIVATE, NULL)`, `setdomainname("example.test", 12)`},
 			wantNotSteps: []string{`execve("/bin/app"`}},
+		{name: "nomount",
+			wantFlags: clonecore.VM | clonecore.NEWPID | clonecore.NEWNET | clonecore.NEWUTS, wantNotFlags: clonecore.NEWNS,
+			wantSteps: []string{`chdir("/bundle/rootfs")`, `chroot(".")`, `mkdirat(AT_FDCWD, "/work", 0755)`, `chdir("/work")`,
+				`write(fd</proc/self/oom_score_adj>, "100", 3)`, `write(fd</proc/sys/net/ipv4/ip_forward>, "1", 1)`},
+			wantNotSteps: []string{`pivot_root(`, `mount(`, `mknodat(`, `open_tree(`, `fsmount(`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,6 +181,23 @@ func TestCompileOrder(t *testing.T) {
 		i := strings.Index(listing[at:], s)
 		if i < 0 {
 			t.Fatalf("%q missing after position %d (or out of order)", s, at)
+		}
+		at += i
+	}
+}
+
+// TestCompileOrderNoMount: without a mount namespace, what goes through
+// the host's /proc comes before the chroot, and the cwd is made after it,
+// inside the rootfs.
+func TestCompileOrderNoMount(t *testing.T) {
+	listing := compileFile(t, "nomount.json", testEnv()).Explain()
+	order := []string{`/proc/self/oom_score_adj`, `/proc/sys/net/ipv4/ip_forward`, `chdir("/bundle/rootfs")`, `chroot(".")`,
+		`chdir("/")`, `sethostname(`, `mkdirat(AT_FDCWD, "/work", 0755)`, `chdir("/work")`, `execve("/bin/app"`}
+	at := 0
+	for _, s := range order {
+		i := strings.Index(listing[at:], s)
+		if i < 0 {
+			t.Fatalf("%q missing after position %d (or out of order); listing:\n%s", s, at, listing)
 		}
 		at += i
 	}

@@ -1,6 +1,8 @@
 package container
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -144,6 +146,121 @@ func TestRunRootfsPropagation(t *testing.T) {
 				if slices.ContainsFunc(root.Optional, func(o string) bool { return strings.HasPrefix(o, n) }) {
 					t.Errorf("propagation of /: got %q, want no %s", root.Optional, n)
 				}
+			}
+		})
+	}
+}
+
+// withoutMountNamespace drops the mount namespace and everything that
+// needs one from a bundle's config.
+func withoutMountNamespace(tb *testBundle) {
+	s := tb.Spec
+	s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n rspec.LinuxNamespace) bool { return n.Type == rspec.MountNamespace })
+	s.Mounts, s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil, nil
+	s.Root.Readonly = false
+}
+
+// TestRunNoMountNamespace runs a container that shares the host's mount
+// namespace: its root must still be root.path, so that a host file is out
+// of its reach, and nothing may be created outside the rootfs.
+func TestRunNoMountNamespace(t *testing.T) {
+	needRoot(t, "creates namespaces")
+	host := tempDir(t)
+	victim := filepath.Join(host, "victim")
+	if err := os.WriteFile(victim, []byte("the host's\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// process.cwd names a host folder: it must be made in the rootfs.
+	cwd := filepath.Join(host, "cwd")
+	tb := helperBundle(t, specs.GenerateOptions{}, "write:"+victim, "read:"+victim, "write:"+host, "ls:/", "ls:"+host, "wait")
+	withoutMountNamespace(tb)
+	tb.Spec.Process.Cwd = cwd
+	// The helper is run by its host path, copied to the same path in the
+	// rootfs: on the host's / it would run too, and reach the victim.
+	tb.install(t, helperBin, helperBin)
+	tb.Spec.Process.Args[0] = helperBin
+	tb.save(t)
+	before := snapshotHost(t)
+	run := startBinary(t, nil, "run", tb.config())
+	var f facts
+	if err := json.Unmarshal([]byte(run.line(t)), &f); err != nil {
+		t.Fatalf("the helper's facts: %v", err)
+	}
+	// From outside, while it waits: the process's root is the rootfs, in
+	// the host's mount namespace (it has no /proc to tell by itself).
+	pid := run.containerPID(t)
+	if root, err := os.Readlink(fmt.Sprintf("/proc/%d/root", pid)); err != nil || root != tb.Rootfs {
+		t.Errorf("the process's root: got %q (%v), want the rootfs %q", root, err, tb.Rootfs)
+	}
+	own, err1 := os.Readlink("/proc/self/ns/mnt")
+	its, err2 := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+	if err1 != nil || err2 != nil || own != its {
+		t.Errorf("the process's mount namespace: got %q (%v), want the host's %q (%v)", its, err2, own, err1)
+	}
+	if code := run.wait(t); code != 0 {
+		t.Fatalf("minirun run: got exit status %d, want 0; stderr %q", code, run.errors())
+	}
+	checkNothingLeft(t, before)
+	top := []string{"helper", strings.Split(host, "/")[1], strings.Split(helperBin, "/")[1]}
+	slices.Sort(top)
+	top = slices.Compact(top)
+	cases := []struct {
+		probe string
+		want  probe
+	}{
+		{"write:" + victim, probe{Err: "ENOENT"}},
+		{"read:" + victim, probe{Err: "ENOENT"}},
+		{"write:" + host, probe{}}, // the rootfs's own, made for the cwd
+		{"ls:/", probe{Entries: top}},
+		{"ls:" + host, probe{Entries: []string{"cwd"}}},
+	}
+	for _, c := range cases {
+		if got := f.Probes[c.probe]; fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("%s: got %+v, want %+v", c.probe, got, c.want)
+		}
+	}
+	if f.Cwd != cwd {
+		t.Errorf("cwd: got %q, want %q", f.Cwd, cwd)
+	}
+	if data, err := os.ReadFile(victim); err != nil || string(data) != "the host's\n" {
+		t.Errorf("the host file after the run: got %q (%v), want it unchanged", data, err)
+	}
+	if ents, err := os.ReadDir(host); err != nil || len(ents) != 1 {
+		t.Errorf("the host folder after the run: got %v (%v), want the victim alone", ents, err)
+	}
+	if _, err := os.Stat(filepath.Join(tb.Rootfs, cwd)); err != nil {
+		t.Errorf("process.cwd in the rootfs: %v, want it made there", err)
+	}
+}
+
+// TestRunNoMountNamespaceRefused: without a mount namespace every field
+// that would mount something, or make device nodes, would do it in the
+// host's: each is refused, naming it, and nothing is started.
+func TestRunNoMountNamespaceRefused(t *testing.T) {
+	needRoot(t, "runs minirun as root")
+	cases := []struct {
+		field  string
+		modify func(s *rspec.Spec)
+	}{
+		{"mounts", func(s *rspec.Spec) { s.Mounts = []rspec.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}} }},
+		{"linux.maskedPaths", func(s *rspec.Spec) { s.Linux.MaskedPaths = []string{"/proc/kcore"} }},
+		{"linux.readonlyPaths", func(s *rspec.Spec) { s.Linux.ReadonlyPaths = []string{"/proc/sys"} }},
+		{"linux.rootfsPropagation", func(s *rspec.Spec) { s.Linux.RootfsPropagation = "rprivate" }},
+		{"root.readonly", func(s *rspec.Spec) { s.Root.Readonly = true }},
+		{"linux.devices", func(s *rspec.Spec) { s.Linux.Devices = []rspec.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8}} }},
+	}
+	for _, c := range cases {
+		t.Run(c.field, func(t *testing.T) {
+			tb := helperBundle(t, specs.GenerateOptions{})
+			withoutMountNamespace(tb)
+			c.modify(tb.Spec)
+			tb.save(t)
+			before := snapshotHost(t)
+			stdout, stderr, code := runBinary(t, nil, "run", tb.config())
+			checkNothingLeft(t, before)
+			prefix := "minirun: " + tb.config() + ": " + c.field + ": needs a mount namespace in linux.namespaces"
+			if code != 2 || stdout != "" || !strings.HasPrefix(stderr, prefix) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("minirun run: got exit status %d, stdout %q, stderr %q; want 2, nothing and one line starting %q", code, stdout, stderr, prefix)
 			}
 		})
 	}

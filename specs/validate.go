@@ -149,9 +149,42 @@ func (c *checker) spec(s *rspec.Spec) {
 	for i, m := range s.Mounts {
 		c.mount(fmt.Sprintf("mounts[%d]", i), m)
 	}
+	if !namespaces.Has(ns, rspec.MountNamespace) {
+		c.noMountNamespace(s)
+	}
 	c.hooks(s.Hooks)
 	if s.Linux != nil {
 		c.linux(s)
+	}
+}
+
+// noMountNamespace refuses what only a mount namespace of the container's
+// own can hold. Without one the process shares the host's mounts (its root
+// is root.path by chroot, docs/design.md "The container's filesystem"), so
+// each of these would mount, or make device nodes, in the host's tree.
+func (c *checker) noMountNamespace(s *rspec.Spec) {
+	const why = "needs a mount namespace in linux.namespaces; without one it would "
+	if len(s.Mounts) > 0 {
+		c.add("mounts", why+"mount in the host's mount namespace")
+	}
+	if s.Root != nil && s.Root.Readonly {
+		c.add("root.readonly", why+"make the host's mount of root.path read-only")
+	}
+	l := s.Linux
+	if l == nil {
+		return
+	}
+	if len(l.MaskedPaths) > 0 {
+		c.add("linux.maskedPaths", why+"mount over the host's paths")
+	}
+	if len(l.ReadonlyPaths) > 0 {
+		c.add("linux.readonlyPaths", why+"make the host's paths read-only")
+	}
+	if l.RootfsPropagation != "" {
+		c.add("linux.rootfsPropagation", why+"change the propagation of the host's mounts")
+	}
+	if len(l.Devices) > 0 {
+		c.add("linux.devices", why+"make device nodes in the host's filesystem")
 	}
 }
 
