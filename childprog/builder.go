@@ -49,10 +49,17 @@ func (b *builder) newFD(name string) clonecore.Slot {
 	return s
 }
 
+// fail keeps err as the compile's error, unless one came first.
+func (b *builder) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
 func (b *builder) str(s string) uintptr {
 	p, err := b.a.CString(s)
-	if err != nil && b.err == nil {
-		b.err = err
+	if err != nil {
+		b.fail(err)
 	}
 	return p
 }
@@ -61,16 +68,16 @@ func (b *builder) str(s string) uintptr {
 // parent fills in, a TID the kernel writes, a read buffer).
 func (b *builder) word() uintptr {
 	p, err := b.a.Alloc(8)
-	if err != nil && b.err == nil {
-		b.err = err
+	if err != nil {
+		b.fail(err)
 	}
 	return p
 }
 
 func (b *builder) bytes(v []byte) uintptr {
 	p, err := b.a.Bytes(v)
-	if err != nil && b.err == nil {
-		b.err = err
+	if err != nil {
+		b.fail(err)
 	}
 	return p
 }
@@ -82,8 +89,8 @@ func (b *builder) words(w ...uint64) uintptr {
 
 func (b *builder) strs(ss []string) uintptr {
 	p, err := b.a.CStrings(ss)
-	if err != nil && b.err == nil {
-		b.err = err
+	if err != nil {
+		b.fail(err)
 	}
 	return p
 }

@@ -25,6 +25,10 @@ type CompileEnv struct {
 	// destination is then created as a file, not a directory), or a masked
 	// path under /proc or /sys (see maskAndReadonly). IsDir likewise.
 	IsFile, IsDir func(path string) bool
+	// ImageEntry reads the rootfs: mount destinations are resolved through
+	// the image's symlinks with it (resolveInImage). nil takes them as
+	// written, for the child's RESOLVE_IN_ROOT alone to follow.
+	ImageEntry ImageEntry
 	// LastCap is /proc/sys/kernel/cap_last_cap: the bounding set is
 	// cleared of every capability up to it that the spec does not keep.
 	LastCap int

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/specs"
 )
@@ -200,6 +202,52 @@ func TestCompileOrderNoMount(t *testing.T) {
 			t.Fatalf("%q missing after position %d (or out of order); listing:\n%s", s, at, listing)
 		}
 		at += i
+	}
+}
+
+// TestCompileImageLinks: mount destinations are resolved through the
+// image's symlinks before the child gets them, dangling ones included, and a
+// loop is refused naming the mount.
+func TestCompileImageLinks(t *testing.T) {
+	s, err := specs.Load(filepath.Join("testdata", "compile", "runc-default.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := testEnv()
+	env.ImageEntry = fakeImage{
+		"etc":             "",
+		"etc/resolv.conf": "->../run/systemd/resolve/stub-resolv.conf",
+		"dev":             "",
+		"dev/x":           "->/escape", // hidden by the /dev tmpfs once mounted
+		"loop":            "->loop",
+	}.entry
+	env.IsFile = func(p string) bool { return p == "/host/resolv.conf" }
+	n := len(s.Mounts)
+	s.Mounts = append(s.Mounts,
+		rspec.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: "/host/resolv.conf", Options: []string{"bind"}},
+		rspec.Mount{Destination: "/dev/x", Type: "tmpfs", Source: "tmpfs"})
+	p, err := Compile(s, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing := p.Explain()
+	p.Free()
+	for _, want := range []string{
+		`mkdirat(fd<run/systemd>, "resolve", 0755)`,
+		`mknodat(fd<run/systemd/resolve>, "stub-resolv.conf", S_IFREG|0644, 0) # mounts[` + itoa(n) + `]: bind /host/resolv.conf on /etc/resolv.conf -> /run/systemd/resolve/stub-resolv.conf`,
+		`mkdirat(fd<dev>, "x", 0755)                                  # mounts[` + itoa(n+1) + `]: tmpfs on /dev/x`,
+	} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("listing lacks %s", want)
+		}
+	}
+	if strings.Contains(listing, "escape") {
+		t.Errorf("listing follows the image's /dev link below the /dev mount, want it hidden")
+	}
+	s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/loop/x", Type: "tmpfs", Source: "tmpfs"})
+	want := "mounts[" + itoa(n+2) + "].destination: /loop/x: too many levels of symbolic links in the image"
+	if _, err := Compile(s, env); err == nil || err.Error() != want {
+		t.Errorf("Compile with a loop: got %v, want %s", err, want)
 	}
 }
 

@@ -129,8 +129,10 @@ func (b *builder) target(label string, r rootDirs, dest string, file bool) clone
 	// mknodat makes an empty file without opening anything: whatever the
 	// image already has there (EEXIST) is left alone, since opening it
 	// could have side effects or wait for ever (a FIFO opened for writing
-	// waits for a reader). A symlink there is followed by the O_PATH open
-	// below, inside the rootfs, so the mount lands on its target.
+	// waits for a reader). The parent has resolved the image's symlinks
+	// along a mount's destination (resolveInImage), so dest is normally
+	// none; one there all the same is followed by the O_PATH open below,
+	// inside the rootfs.
 	dir, dirFD := clonecore.NoSlot, r.root
 	if parent := path.Dir(rel); parent != "." {
 		dir = b.mkdirAll(label, r, parent)
@@ -260,6 +262,7 @@ func (b *builder) propagate(label string, mnt clonecore.Slot, o mountPlan) {
 
 // mounts compiles spec.mounts in order.
 func (c *compiler) mounts(r rootDirs) {
+	var covered []string // the destinations mounted on so far, resolved
 	for i, m := range c.s.Mounts {
 		o := planMount(m.Type, m.Options)
 		typ := m.Type
@@ -268,6 +271,20 @@ func (c *compiler) mounts(r rootDirs) {
 			what = "bind " + m.Source
 		}
 		label := fmt.Sprintf("mounts[%d]: %s on %s", i, what, m.Destination)
+		rel := strings.TrimPrefix(path.Clean("/"+m.Destination), "/")
+		if c.env.ImageEntry != nil {
+			resolved, err := resolveInImage(m.Destination, c.env.ImageEntry, covered)
+			if err != nil {
+				c.b.fail(fmt.Errorf("mounts[%d].destination: %s: %w", i, m.Destination, err))
+				continue
+			}
+			if resolved != rel {
+				label += " -> /" + resolved
+			}
+			rel = resolved
+		}
+		covered = append(covered, rel)
+		m.Destination = "/" + rel
 		if typ == "cgroup" && !o.bind {
 			c.cgroupMount(label, r, m, o)
 			continue

@@ -265,3 +265,66 @@ func TestRunNoMountNamespaceRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestRunDanglingSymlinkDestinations binds files, and mounts a tmpfs,
+// where the image has a symlink whose target does not exist yet: Ubuntu's
+// /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf, and links an
+// attacker would write, absolute and by "..", naming a host folder. Each
+// target must be made inside the rootfs, with its folders, and mounted on;
+// nothing may appear in the host folder.
+func TestRunDanglingSymlinkDestinations(t *testing.T) {
+	needRoot(t, "creates mount namespaces")
+	host := tempDir(t) // a host folder the links aim at; the image lacks it
+	src := filepath.Join(tempDir(t), "bound.conf")
+	const content = "nameserver 192.0.2.53\n"
+	if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stub := "/run/systemd/resolve/stub-resolv.conf"
+	tb := helperBundle(t, specs.GenerateOptions{}, "read:/etc/resolv.conf", "read:"+stub,
+		"read:/etc/abs.conf", "read:/etc/rel.conf", "read:"+host+"/abs.conf", "read:"+host+"/rel.conf",
+		"ls:"+host+"/dir", "ls:/var/lib/cache/new")
+	tb.mkdirs(t, "etc", "var")
+	for link, target := range map[string]string{
+		"etc/resolv.conf": "../run/systemd/resolve/stub-resolv.conf",
+		"etc/abs.conf":    host + "/abs.conf",
+		"etc/rel.conf":    strings.Repeat("../", 12) + strings.TrimPrefix(host, "/") + "/rel.conf",
+		"dir-link":        host + "/dir",
+		"var/cache":       "../var/lib/cache", // a link to a directory the image lacks
+	} {
+		if err := os.Symlink(target, filepath.Join(tb.Rootfs, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bind := func(dest string) rspec.Mount {
+		return rspec.Mount{Destination: dest, Type: "bind", Source: src, Options: []string{"bind", "ro"}}
+	}
+	tb.Spec.Mounts = append(tb.Spec.Mounts, bind("/etc/resolv.conf"), bind("/etc/abs.conf"), bind("/etc/rel.conf"),
+		rspec.Mount{Destination: "/dir-link", Type: "tmpfs", Source: "tmpfs"},
+		rspec.Mount{Destination: "/var/cache/new", Type: "tmpfs", Source: "tmpfs"})
+	before := snapshotHost(t)
+	f := runFacts(t, tb)
+	checkNothingLeft(t, before)
+	for _, p := range []string{"/etc/resolv.conf", stub, "/etc/abs.conf", "/etc/rel.conf", host + "/abs.conf", host + "/rel.conf"} {
+		if got := f.Probes["read:"+p]; got.Content != content || got.Err != "" {
+			t.Errorf("%s in the container: got %+v, want the bound file's content", p, got)
+		}
+	}
+	for _, c := range []struct{ dest, point string }{{"/dir-link", host + "/dir"}, {"/var/cache/new", "/var/lib/cache/new"}} {
+		if got := f.Probes["ls:"+c.point]; got.Err != "" || len(got.Entries) != 0 {
+			t.Errorf("%s in the container: got %+v, want an empty tmpfs", c.point, got)
+		}
+		if m := f.mount(c.point); m == nil || m.FSType != "tmpfs" {
+			t.Errorf("mount at %s (for %s) in the container: got %+v, want a tmpfs", c.point, c.dest, m)
+		}
+	}
+	if ents, err := os.ReadDir(host); err != nil || len(ents) != 0 {
+		t.Errorf("the host folder the links name: got %v (%v), want it empty", ents, err)
+	}
+	// Made in the rootfs: the targets, empty, and their folders.
+	for _, p := range []string{stub, host + "/abs.conf", host + "/rel.conf", host + "/dir", "var/lib/cache/new"} {
+		if _, err := os.Stat(filepath.Join(tb.Rootfs, p)); err != nil {
+			t.Errorf("the rootfs's %s after the run: %v, want it made there", p, err)
+		}
+	}
+}

@@ -24,8 +24,9 @@ func HostEnv(b *specs.Bundle) childprog.CompileEnv {
 			st, err := os.Stat(p)
 			return err == nil && st.IsDir()
 		},
-		LastCap:  lastCap(),
-		Rootless: os.Geteuid() != 0,
+		ImageEntry: imageEntry(b.RootFS),
+		LastCap:    lastCap(),
+		Rootless:   os.Geteuid() != 0,
 	}
 	// Only a cgroup filesystem mount needs the host's cgroup layout:
 	// spare the mountinfo read on the start path otherwise.
@@ -36,6 +37,28 @@ func HostEnv(b *specs.Bundle) childprog.CompileEnv {
 		}
 	}
 	return env
+}
+
+// imageEntry reads the rootfs for the compiler's resolveInImage: rel's
+// directories are no symlinks (the walk resolved them), so a plain lstat
+// of the joined path sees what RESOLVE_IN_ROOT would. Anything that cannot
+// be read counts as missing; the child's own steps then say what is wrong.
+func imageEntry(rootfs string) childprog.ImageEntry {
+	return func(rel string) (string, bool, bool) {
+		p := filepath.Join(rootfs, rel)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return "", false, false
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			return "", false, true
+		}
+		link, err := os.Readlink(p)
+		if err != nil {
+			return "", false, false
+		}
+		return link, true, true
+	}
 }
 
 // lastCap reads the highest capability number the kernel knows.

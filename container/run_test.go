@@ -1114,7 +1114,7 @@ func TestRunSymlinkDestinations(t *testing.T) {
 	host := tempDir(t) // stands for a host folder an image might aim at
 	tb := helperBundle(t, specs.GenerateOptions{}, "ls:"+host)
 	// The image has the folder the links name (as Debian's /var/run → /run
-	// has /run); minirun, unlike runc, does not create a missing target.
+	// has /run); TestRunDanglingSymlinkDestinations has it missing.
 	tb.mkdirs(t, host)
 	if err := os.Symlink(host, filepath.Join(tb.Rootfs, "abs")); err != nil {
 		t.Fatal(err)
