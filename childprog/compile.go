@@ -118,6 +118,10 @@ type Plan struct {
 	// namespace) is left at GrandchildTID.
 	DoubleFork    bool
 	GrandchildTID uintptr
+	// IDMapped are the idmapped bind mounts, which the parent prepares
+	// before the clone: it stores each detached tree's fd number at its FD
+	// word, and the child moves it into place (see IDMappedMount).
+	IDMapped []IDMappedMount
 	// Console is set for process.terminal: the arena word where the child
 	// leaves the pty master's fd number at PointConsole; the parent takes
 	// the master with pidfd_getfd (see terminal).
@@ -173,6 +177,9 @@ func (p *Plan) Free() {
 // Explain renders the plan as the listing --explain prints.
 func (p *Plan) Explain() string {
 	var b strings.Builder
+	for _, m := range p.IDMapped {
+		fmt.Fprintf(&b, "parent before the clone: %s: %s\n", m.Label, m.explain())
+	}
 	fmt.Fprintf(&b, "clone3(flags=%s, exit_signal=SIGCHLD)\n", p.Flags)
 	for _, pt := range p.Points {
 		fmt.Fprintf(&b, "parent at %s: %s\n", pt, strings.Join(p.parentWork(pt), "; "))

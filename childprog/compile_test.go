@@ -4,10 +4,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/specs"
@@ -248,6 +250,80 @@ func TestCompileImageLinks(t *testing.T) {
 	want := "mounts[" + itoa(n+2) + "].destination: /loop/x: too many levels of symbolic links in the image"
 	if _, err := Compile(s, env); err == nil || err.Error() != want {
 		t.Errorf("Compile with a loop: got %v, want %s", err, want)
+	}
+}
+
+// TestCompileIDMapped: an idmapped bind mount is the parent's to make
+// before the clone and the child's to move into place; without root, or in
+// a joined mount namespace, it is refused naming the field.
+func TestCompileIDMapped(t *testing.T) {
+	load := func(t *testing.T, name string) (*rspec.Spec, int) {
+		s, err := specs.Load(filepath.Join("testdata", "compile", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := []rspec.LinuxIDMapping{{ContainerID: 1000, HostID: 2000, Size: 10}}
+		s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/data", Type: "bind", Source: "/srv/data",
+			Options: []string{"rbind", "ro", "ridmap", "rshared"}, UIDMappings: m, GIDMappings: m})
+		return s, len(s.Mounts) - 1
+	}
+	s, i := load(t, "runc-default.json")
+	p, err := Compile(s, testEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing := p.Explain()
+	got := p.IDMapped
+	p.Free()
+	label := "mounts[" + itoa(i) + "]: bind /srv/data on /data"
+	want := []IDMappedMount{{Label: label, Source: "/srv/data", Recursive: true, RecursiveIDMap: true,
+		UIDMap: "1000 2000 10\n", GIDMap: "1000 2000 10\n", AttrSet: unix.MOUNT_ATTR_RDONLY}}
+	if len(got) != 1 || got[0].FD == 0 {
+		t.Fatalf("IDMapped: got %+v, want one with an fd word", got)
+	}
+	got[0].FD = 0
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("IDMapped: got %+v, want %+v", got, want)
+	}
+	for _, w := range []string{
+		"parent before the clone: " + label + `: open_tree("/srv/data", OPEN_TREE_CLONE|AT_RECURSIVE), mount_setattr({attr_set=MOUNT_ATTR_RDONLY, attr_clr=0}), mount_setattr(AT_RECURSIVE, {attr_set=MOUNT_ATTR_IDMAP`,
+		`move_mount(fd<mounts[` + itoa(i) + `] idmapped>, "", fd<data>, ""`,
+		`mount_setattr(fd<mounts[` + itoa(i) + `] idmapped>, "", AT_EMPTY_PATH|AT_RECURSIVE, {propagation=MS_SHARED}, 32)`,
+	} {
+		if !strings.Contains(listing, w) {
+			t.Errorf("listing lacks %s", w)
+		}
+	}
+	if strings.Contains(listing, `open_tree(AT_FDCWD, "/srv/data"`) {
+		t.Errorf("the child clones the tree itself, want the parent's")
+	}
+
+	cases := []struct {
+		name     string
+		file     string
+		rootless bool
+		want     string
+	}{
+		{"rootless", "rootless.json", true, ".uidMappings: an idmapped mount needs minirun to run as root: the mapping is made by minirun, outside the container"},
+		{"joined mount namespace", "joins.json", false, ".uidMappings: an idmapped mount is made by minirun in its own mount namespace, and the container joins another one"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, i := load(t, c.file)
+			if c.name == "joined mount namespace" {
+				for k, n := range s.Linux.Namespaces {
+					if n.Type == rspec.MountNamespace {
+						s.Linux.Namespaces[k].Path = "/proc/4242/ns/mnt"
+					}
+				}
+			}
+			env := testEnv()
+			env.Rootless = c.rootless
+			want := "mounts[" + itoa(i) + "]" + c.want
+			if _, err := Compile(s, env); err == nil || err.Error() != want {
+				t.Errorf("Compile: got %v, want %s", err, want)
+			}
+		})
 	}
 }
 

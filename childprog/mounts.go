@@ -25,6 +25,7 @@ type mountPlan struct {
 	sbFlags          []string
 	data             []string // key or key=value
 	recSet, recClr   uint64   // MOUNT_ATTR_* with AT_RECURSIVE
+	idmap, ridmap    bool     // "idmap", "ridmap" (recursive)
 }
 
 // msToAttr pairs mount(2) flags with their mount attributes.
@@ -57,6 +58,8 @@ func planMount(typ string, opts []string) mountPlan {
 		recPropagation: o.Propagation&unix.MS_REC != 0,
 		recSet:         o.AttrSet,
 		recClr:         o.AttrClr,
+		idmap:          o.IDMap,
+		ridmap:         o.RecursiveIDMap,
 	}
 	for _, f := range msToAttr {
 		if o.Flags&f.ms != 0 {
@@ -174,8 +177,8 @@ func (b *builder) bindMount(label string, source string, tgt clonecore.Slot, o m
 			fmt.Sprintf("{attr_set=%s, attr_clr=%s}", flagString(o.attrSet, attrNames), flagString(o.attrClr, attrNames)), "32"},
 			[]clonecore.Arg{tree.Value(), clonecore.Imm(b.str("")), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)})
 	}
-	b.moveMount(label, tree, tgt)
-	b.propagate(label, tree, o)
+	b.moveMount(label, b.slotFD(tree), b.slotFD(tgt))
+	b.propagate(label, b.slotFD(tree), o)
 	b.close(label, b.slotFD(tree))
 }
 
@@ -207,8 +210,8 @@ func (b *builder) fsMount(label, fstype, source string, tgt clonecore.Slot, o mo
 		[]clonecore.Arg{fsfd.Value(), clonecore.Imm(unix.FSMOUNT_CLOEXEC), clonecore.Imm(o.attrSet)}, clonecore.SaveTo(mnt))
 	b.renameResult(mnt)
 	b.close(label, b.slotFD(fsfd))
-	b.moveMount(label, mnt, tgt)
-	b.propagate(label, mnt, o)
+	b.moveMount(label, b.slotFD(mnt), b.slotFD(tgt))
+	b.propagate(label, b.slotFD(mnt), o)
 	b.close(label, b.slotFD(mnt))
 }
 
@@ -231,20 +234,20 @@ func (b *builder) fsconfig(label string, fsfd clonecore.Slot, cmd int, key, valu
 		[]clonecore.Arg{fsfd.Value(), clonecore.Imm(cmd), k, v, clonecore.Imm(0)})
 }
 
-func (b *builder) moveMount(label string, from, to clonecore.Slot) {
-	b.call(label, unix.SYS_MOVE_MOUNT, "move_mount", []string{b.names[from], `""`, b.names[to], `""`, "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH"},
-		[]clonecore.Arg{from.Value(), clonecore.Imm(b.str("")), to.Value(), clonecore.Imm(b.str("")),
+func (b *builder) moveMount(label string, from, to fd) {
+	b.call(label, unix.SYS_MOVE_MOUNT, "move_mount", []string{from.name, `""`, to.name, `""`, "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH"},
+		[]clonecore.Arg{from.arg, clonecore.Imm(b.str("")), to.arg, clonecore.Imm(b.str("")),
 			clonecore.Imm(unix.MOVE_MOUNT_F_EMPTY_PATH | unix.MOVE_MOUNT_T_EMPTY_PATH)})
 }
 
 // propagate sets a mount's propagation type and its recursive attributes
 // ("rro", "rnosuid"…), once it is attached.
-func (b *builder) propagate(label string, mnt clonecore.Slot, o mountPlan) {
+func (b *builder) propagate(label string, mnt fd, o mountPlan) {
 	if o.recSet != 0 || o.recClr != 0 {
 		attr := b.words(o.recSet, o.recClr, 0, 0)
-		b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{b.names[mnt], `""`, "AT_EMPTY_PATH|AT_RECURSIVE",
+		b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{mnt.name, `""`, "AT_EMPTY_PATH|AT_RECURSIVE",
 			fmt.Sprintf("{attr_set=%s, attr_clr=%s}", flagString(o.recSet, attrNames), flagString(o.recClr, attrNames)), "32"},
-			[]clonecore.Arg{mnt.Value(), clonecore.Imm(b.str("")), clonecore.Imm(unix.AT_EMPTY_PATH | unix.AT_RECURSIVE), clonecore.Imm(attr), clonecore.Imm(32)})
+			[]clonecore.Arg{mnt.arg, clonecore.Imm(b.str("")), clonecore.Imm(unix.AT_EMPTY_PATH | unix.AT_RECURSIVE), clonecore.Imm(attr), clonecore.Imm(32)})
 	}
 	if o.propagation == 0 {
 		return
@@ -255,9 +258,9 @@ func (b *builder) propagate(label string, mnt clonecore.Slot, o mountPlan) {
 		atShown += "|AT_RECURSIVE"
 	}
 	attr := b.words(0, 0, o.propagation, 0)
-	b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{b.names[mnt], `""`, atShown,
+	b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{mnt.name, `""`, atShown,
 		fmt.Sprintf("{propagation=%s}", flagString(o.propagation, mountFlagNames)), "32"},
-		[]clonecore.Arg{mnt.Value(), clonecore.Imm(b.str("")), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)})
+		[]clonecore.Arg{mnt.arg, clonecore.Imm(b.str("")), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)})
 }
 
 // mounts compiles spec.mounts in order.
@@ -298,9 +301,12 @@ func (c *compiler) mounts(r rootDirs) {
 			file = c.env.IsFile(source)
 		}
 		tgt := c.b.target(label, r, m.Destination, file)
-		if o.bind {
+		switch {
+		case o.bind && (o.idmap || len(m.UIDMappings) > 0):
+			c.idmappedMount(i, label, source, tgt, m, o)
+		case o.bind:
 			c.b.bindMount(label, source, tgt, o)
-		} else {
+		default:
 			c.b.fsMount(label, typ, source, tgt, o)
 		}
 		c.b.close(label, c.b.slotFD(tgt))

@@ -328,3 +328,166 @@ func TestRunDanglingSymlinkDestinations(t *testing.T) {
 		}
 	}
 }
+
+// idmapSource mounts a tmpfs (which can be idmapped) on a temporary
+// folder, with files owned by 1000:1000 and 0:0 and a tmpfs of its own at
+// sub holding another file of 1000:1000, for the rbind cases. Both are
+// unmounted at the end of the test.
+func idmapSource(t *testing.T) string {
+	t.Helper()
+	dir := tempDir(t)
+	for _, d := range []string{dir, filepath.Join(dir, "sub")} {
+		if d != dir {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := unix.Mount("tmpfs", d, "tmpfs", 0, "mode=755"); err != nil {
+			t.Fatalf("mount a tmpfs on %s: %v", d, err)
+		}
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	for name, id := range map[string]int{"owned-1000": 1000, "owned-root": 0, "sub/file": 1000} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, id, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestRunIDMappedMounts binds a tmpfs with mounts[i].uidMappings and
+// gidMappings: a file owned by 1000 on the host is seen through the mount as
+// the id the mapping gives 1000, an unmapped one as the overflow id; ridmap
+// maps the submounts of an rbind, idmap only the top; a container with a
+// user namespace of its own gets its own maps for a bare "idmap".
+func TestRunIDMappedMounts(t *testing.T) {
+	needRoot(t, "mounts a tmpfs and makes idmapped mounts")
+	src := idmapSource(t)
+	maps := func(c, h, n uint32) []rspec.LinuxIDMapping {
+		return []rspec.LinuxIDMapping{{ContainerID: c, HostID: h, Size: n}}
+	}
+	const nobody = 65534 // /proc/sys/kernel/overflowuid and overflowgid
+	type want struct {
+		probe    string
+		uid, gid uint32
+		ro       bool // a mount: read-only
+	}
+	cases := []struct {
+		name   string
+		userNS bool // the container has a user namespace mapping 0 → 100000
+		mounts []rspec.Mount
+		want   []want
+	}{
+		{
+			name: "bind idmap",
+			mounts: []rspec.Mount{{Destination: "/idm", Type: "bind", Source: src, Options: []string{"bind", "idmap"},
+				UIDMappings: maps(1000, 2000, 10), GIDMappings: maps(1000, 3000, 10)}},
+			want: []want{{probe: "stat:/idm/owned-1000", uid: 2000, gid: 3000}, {probe: "stat:/idm/owned-root", uid: nobody, gid: nobody}},
+		},
+		{
+			name: "mappings without the option, read-only",
+			mounts: []rspec.Mount{{Destination: "/idm", Type: "bind", Source: src, Options: []string{"bind", "ro"},
+				UIDMappings: maps(1000, 2000, 1), GIDMappings: maps(1000, 2000, 1)}},
+			want: []want{{probe: "stat:/idm/owned-1000", uid: 2000, gid: 2000}, {probe: "/idm", ro: true}},
+		},
+		{
+			name: "rbind ridmap and rbind idmap",
+			mounts: []rspec.Mount{
+				{Destination: "/ridm", Type: "bind", Source: src, Options: []string{"rbind", "ridmap"},
+					UIDMappings: maps(1000, 2000, 1), GIDMappings: maps(1000, 2000, 1)},
+				{Destination: "/top", Type: "bind", Source: src, Options: []string{"rbind", "idmap"},
+					UIDMappings: maps(1000, 2000, 1), GIDMappings: maps(1000, 2000, 1)},
+			},
+			want: []want{
+				{probe: "stat:/ridm/owned-1000", uid: 2000, gid: 2000}, {probe: "stat:/ridm/sub/file", uid: 2000, gid: 2000},
+				{probe: "stat:/top/owned-1000", uid: 2000, gid: 2000}, {probe: "stat:/top/sub/file", uid: 1000, gid: 1000},
+			},
+		},
+		{
+			name:   "the container's own maps",
+			userNS: true,
+			mounts: []rspec.Mount{
+				{Destination: "/idm", Type: "bind", Source: src, Options: []string{"bind", "idmap"}},
+				// rbind: in a user namespace the kernel refuses a bind that would
+				// uncover what the locked submount at sub hides.
+				{Destination: "/plain", Type: "bind", Source: src, Options: []string{"rbind"}},
+			},
+			// Through its own maps, as on disk; without, 1000 is not mapped there.
+			want: []want{{probe: "stat:/idm/owned-1000", uid: 1000, gid: 1000}, {probe: "stat:/idm/owned-root", uid: 0, gid: 0},
+				{probe: "stat:/plain/owned-1000", uid: nobody, gid: nobody}},
+		},
+		{
+			name:   "a user namespace and mappings of its own",
+			userNS: true,
+			mounts: []rspec.Mount{{Destination: "/idm", Type: "bind", Source: src, Options: []string{"bind", "idmap"},
+				UIDMappings: maps(1000, 100005, 1), GIDMappings: maps(1000, 100007, 1)}},
+			want: []want{{probe: "stat:/idm/owned-1000", uid: 5, gid: 7}},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var probes []string
+			for _, w := range c.want {
+				if !w.ro {
+					probes = append(probes, w.probe)
+				}
+			}
+			tb := helperBundle(t, specs.GenerateOptions{}, probes...)
+			tb.Spec.Mounts = append(tb.Spec.Mounts, c.mounts...)
+			if c.userNS {
+				tb.Spec.Linux.Namespaces = append(tb.Spec.Linux.Namespaces, rspec.LinuxNamespace{Type: rspec.UserNamespace})
+				tb.Spec.Linux.UIDMappings, tb.Spec.Linux.GIDMappings = maps(0, 100000, 65536), maps(0, 100000, 65536)
+				tb.Spec.Linux.MaskedPaths, tb.Spec.Linux.ReadonlyPaths = nil, nil
+			}
+			lb := tb.save(t)
+			if c.userNS {
+				tb.chown(t, 100000, 100000)
+			}
+			before := snapshotHost(t)
+			code, out, err := runCaptured(t, lb)
+			checkNothingLeft(t, before)
+			if err != nil || code != 0 {
+				t.Fatalf("Run: got status %d, error %v, want 0 and none", code, err)
+			}
+			f := parseFacts(t, out)
+			for _, w := range c.want {
+				if w.ro {
+					if m := f.mount(w.probe); m == nil || !slices.Contains(m.Opts, "ro") {
+						t.Errorf("mount at %s: got %+v, want it read-only", w.probe, m)
+					}
+					continue
+				}
+				got := f.Probes[w.probe]
+				if got.Err != "" || got.UID != w.uid || got.GID != w.gid {
+					t.Errorf("%s: got %d:%d (%s), want %d:%d", w.probe, got.UID, got.GID, got.Err, w.uid, w.gid)
+				}
+			}
+		})
+	}
+}
+
+// TestRunIDMappedMountRefused: a filesystem the kernel cannot idmap is an
+// error naming the mount, and nothing is left.
+func TestRunIDMappedMountRefused(t *testing.T) {
+	needRoot(t, "makes idmapped mounts")
+	tb := helperBundle(t, specs.GenerateOptions{})
+	m := len(tb.Spec.Mounts)
+	tb.Spec.Mounts = append(tb.Spec.Mounts, rspec.Mount{Destination: "/idm", Type: "bind", Source: "/proc", Options: []string{"bind", "idmap"},
+		UIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}, GIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}})
+	lb := tb.save(t)
+	before := snapshotHost(t)
+	_, out, err := runCaptured(t, lb)
+	checkNothingLeft(t, before)
+	want := fmt.Sprintf("mounts[%d]: bind /proc on /idm: idmap the mount: invalid argument (the filesystem of /proc may not support idmapped mounts)", m)
+	if err == nil || err.Error() != want || out != "" {
+		t.Errorf("Run: got error %v and stdout %q, want %q and nothing", err, out, want)
+	}
+}

@@ -148,6 +148,7 @@ func (c *checker) spec(s *rspec.Spec) {
 	}
 	for i, m := range s.Mounts {
 		c.mount(fmt.Sprintf("mounts[%d]", i), m)
+		c.idmapped(fmt.Sprintf("mounts[%d]", i), m, ns)
 	}
 	if !namespaces.Has(ns, rspec.MountNamespace) {
 		c.noMountNamespace(s)
@@ -380,6 +381,19 @@ func (c *checker) mount(f string, m rspec.Mount) {
 	}
 	c.idMap(f+".uidMappings", m.UIDMappings)
 	c.idMap(f+".gidMappings", m.GIDMappings)
+}
+
+// idmapped checks what an idmapped mount needs beyond its own fields: a
+// bind mount to idmap, and a mapping, its own or (for a bare "idmap"
+// option, which runtime-spec allows) the maps of a new user namespace.
+func (c *checker) idmapped(f string, m rspec.Mount, ns []rspec.LinuxNamespace) {
+	o := ParseMountOptions(m.Options)
+	switch {
+	case len(m.UIDMappings) > 0 && !IsBind(m):
+		c.add(f+".uidMappings", "an idmapped mount needs a bind mount")
+	case o.IDMap && IsBind(m) && len(m.UIDMappings) == 0 && len(m.GIDMappings) == 0 && !namespaces.HasNew(ns, rspec.UserNamespace):
+		c.add(f+".options", "idmap and ridmap need uidMappings and gidMappings, or a new user namespace whose maps they take")
+	}
 }
 
 func (c *checker) idMap(f string, maps []rspec.LinuxIDMapping) {

@@ -174,6 +174,18 @@ func TestValidate(t *testing.T) {
 		}, ValidateOptions{}, []string{`mounts[1].source: missing; a bind mount needs a source`}},
 		{"idmap without bind", func(s *rspec.Spec) { s.Mounts[0].Options = []string{"idmap"} }, ValidateOptions{},
 			[]string{`mounts[0].options: idmap and ridmap need a bind mount`}},
+		{"idmap without a mapping", func(s *rspec.Spec) {
+			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"bind", "idmap"}})
+		}, ValidateOptions{}, []string{`mounts[1].options: idmap and ridmap need uidMappings and gidMappings, or a new user namespace whose maps they take`}},
+		{"idmap with the user namespace's maps", func(s *rspec.Spec) {
+			userNS(s)
+			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"rbind", "ridmap"}})
+		}, ValidateOptions{}, nil},
+		{"mount mappings on a tmpfs", func(s *rspec.Spec) {
+			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "tmpfs", Source: "tmpfs",
+				UIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}},
+				GIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}})
+		}, ValidateOptions{}, []string{`mounts[1].uidMappings: an idmapped mount needs a bind mount`}},
 		{"mount uidMappings without gid", func(s *rspec.Spec) {
 			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"idmap"},
 				UIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}})
