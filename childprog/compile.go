@@ -585,14 +585,7 @@ func (c *compiler) maskAndReadonly() {
 
 // setattr sets mount attributes on the mount at path p.
 func (c *compiler) setattr(label, p string, at uint64, set uint64, opts ...clonecore.StepOption) {
-	attr := c.b.words(set, 0, 0, 0)
-	shown := "0"
-	if at&unix.AT_RECURSIVE != 0 {
-		shown = "AT_RECURSIVE"
-	}
-	c.b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{"AT_FDCWD", q(p), shown,
-		fmt.Sprintf("{attr_set=%s}", flagString(set, attrNames)), "32"},
-		[]clonecore.Arg{clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str(p)), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)}, opts...)
+	c.b.mountSetattr(label, atFDCWD, p, at, unix.MountAttr{Attr_set: set}, opts...)
 }
 
 // sysctlPath turns net.ipv4.ip_forward into /proc/sys/net/ipv4/ip_forward.

@@ -92,7 +92,7 @@ func TestCompileShape(t *testing.T) {
 			wantFlags:    clonecore.VM | clonecore.CLEAR_SIGHAND | clonecore.NEWNS | clonecore.NEWPID | clonecore.NEWNET | clonecore.NEWUTS | clonecore.NEWIPC,
 			wantNotFlags: clonecore.NEWUSER | clonecore.PIDFD,
 			wantSteps: []string{`pivot_root(".", ".")`, `sethostname("runc", 4)`, `execve("/usr/local/sbin/sh"`, `execve("/bin/sh"`,
-				`mount_setattr(AT_FDCWD, "/", 0, {attr_set=MOUNT_ATTR_RDONLY}, 32)`, `prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN)`},
+				`mount_setattr(AT_FDCWD, "/", 0, {attr_set=MOUNT_ATTR_RDONLY, attr_clr=0}, 32)`, `prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN)`},
 			wantNotSteps: []string{`prctl(PR_CAPBSET_DROP, CAP_KILL)`, "setresuid(0, 0, 0)                 # linux.uidMappings"}},
 		{name: "rootless", rootless: true,
 			wantFlags: clonecore.VM | clonecore.NEWUSER | clonecore.NEWNS, userNS: true,

@@ -167,15 +167,10 @@ func (b *builder) bindMount(label string, source string, tgt clonecore.Slot, o m
 	b.renameResult(tree)
 	if o.attrSet != 0 || o.attrClr != 0 {
 		at := uint64(unix.AT_EMPTY_PATH)
-		atShown := "AT_EMPTY_PATH"
 		if o.recursive {
 			at |= unix.AT_RECURSIVE
-			atShown += "|AT_RECURSIVE"
 		}
-		attr := b.words(o.attrSet, o.attrClr, 0, 0)
-		b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{b.names[tree], `""`, atShown,
-			fmt.Sprintf("{attr_set=%s, attr_clr=%s}", flagString(o.attrSet, attrNames), flagString(o.attrClr, attrNames)), "32"},
-			[]clonecore.Arg{tree.Value(), clonecore.Imm(b.str("")), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)})
+		b.mountSetattr(label, b.slotFD(tree), "", at, unix.MountAttr{Attr_set: o.attrSet, Attr_clr: o.attrClr})
 	}
 	b.moveMount(label, b.slotFD(tree), b.slotFD(tgt))
 	b.propagate(label, b.slotFD(tree), o)
@@ -244,23 +239,16 @@ func (b *builder) moveMount(label string, from, to fd) {
 // ("rro", "rnosuid"…), once it is attached.
 func (b *builder) propagate(label string, mnt fd, o mountPlan) {
 	if o.recSet != 0 || o.recClr != 0 {
-		attr := b.words(o.recSet, o.recClr, 0, 0)
-		b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{mnt.name, `""`, "AT_EMPTY_PATH|AT_RECURSIVE",
-			fmt.Sprintf("{attr_set=%s, attr_clr=%s}", flagString(o.recSet, attrNames), flagString(o.recClr, attrNames)), "32"},
-			[]clonecore.Arg{mnt.arg, clonecore.Imm(b.str("")), clonecore.Imm(unix.AT_EMPTY_PATH | unix.AT_RECURSIVE), clonecore.Imm(attr), clonecore.Imm(32)})
+		b.mountSetattr(label, mnt, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, unix.MountAttr{Attr_set: o.recSet, Attr_clr: o.recClr})
 	}
 	if o.propagation == 0 {
 		return
 	}
-	at, atShown := uint64(unix.AT_EMPTY_PATH), "AT_EMPTY_PATH"
+	at := uint64(unix.AT_EMPTY_PATH)
 	if o.recPropagation {
 		at |= unix.AT_RECURSIVE
-		atShown += "|AT_RECURSIVE"
 	}
-	attr := b.words(0, 0, o.propagation, 0)
-	b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{mnt.name, `""`, atShown,
-		fmt.Sprintf("{propagation=%s}", flagString(o.propagation, mountFlagNames)), "32"},
-		[]clonecore.Arg{mnt.arg, clonecore.Imm(b.str("")), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)})
+	b.mountSetattr(label, mnt, "", at, unix.MountAttr{Propagation: o.propagation})
 }
 
 // mounts compiles spec.mounts in order.
@@ -360,9 +348,7 @@ func (c *compiler) cgroupMount(label string, r rootDirs, m rspec.Mount, o mountP
 		// The tmpfs was writable so the hierarchies' directories could be
 		// made in it; now make it read-only like the rest.
 		top := c.b.target(label, r, m.Destination, false)
-		attr := c.b.words(unix.MOUNT_ATTR_RDONLY, 0, 0, 0)
-		c.b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{c.b.names[top], `""`, "AT_EMPTY_PATH", "{attr_set=MOUNT_ATTR_RDONLY}", "32"},
-			[]clonecore.Arg{top.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.AT_EMPTY_PATH), clonecore.Imm(attr), clonecore.Imm(32)})
+		c.b.mountSetattr(label, c.b.slotFD(top), "", unix.AT_EMPTY_PATH, unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
 		c.b.close(label, c.b.slotFD(top))
 	}
 }

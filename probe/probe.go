@@ -462,7 +462,7 @@ wait:
 func watchExit(t *clonecore.Task) func() {
 	flags := 0
 	if t.Flags&clonecore.THREAD != 0 {
-		flags = pidfdThread
+		flags = unix.PIDFD_THREAD // a pidfd for this one thread
 	}
 	fd, err := unix.PidfdOpen(t.TID, flags)
 	if errors.Is(err, unix.ESRCH) {
@@ -490,9 +490,6 @@ func watchExit(t *clonecore.Task) func() {
 		}
 	}
 }
-
-// pidfdThread is pidfd_open's PIDFD_THREAD (O_EXCL): a pidfd for one thread.
-const pidfdThread = unix.O_EXCL
 
 // cleanup removes what prepare made. The arena is freed only once no child
 // can touch it.
