@@ -1,12 +1,13 @@
 package probe
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/minirun/minirun/internal/procfs"
 )
 
 // nsNames are the namespace links of /proc/<tid>/ns, in the order reports
@@ -89,17 +90,11 @@ func readSyscall(tid int) (procSyscall, error) {
 	return parseSyscall(string(b))
 }
 
-// parseStatState returns the state letter of a /proc/<tid>/stat line. The
-// command name is in parentheses and may hold spaces and parentheses, so the
-// state is the first field after the last ')'.
+// parseStatState returns the state letter of a /proc/<tid>/stat line.
 func parseStatState(text string) (string, error) {
-	i := strings.LastIndexByte(text, ')')
-	if i < 0 {
-		return "", fmt.Errorf("stat %q: no command name", strings.TrimSpace(text))
-	}
-	f := strings.Fields(text[i+1:])
-	if len(f) == 0 {
-		return "", fmt.Errorf("stat %q: no state after the command name", strings.TrimSpace(text))
+	_, f, err := procfs.ParseStat(text)
+	if err != nil {
+		return "", err
 	}
 	return f[0], nil
 }
@@ -118,20 +113,7 @@ func stateName(s string) string {
 }
 
 // readStatus reads the "Key:\tvalue" lines of a /proc status file.
-func readStatus(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]string{}
-	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		k, v, ok := bytes.Cut(line, []byte{':'})
-		if ok {
-			m[string(k)] = strings.TrimSpace(string(v))
-		}
-	}
-	return m, nil
-}
+func readStatus(path string) (map[string]string, error) { return procfs.ReadStatus(path) }
 
 // ownUmask reads minirun's umask without changing it: umask(2) can only set
 // it, and setting it even for a moment races with every other thread.
