@@ -10,16 +10,6 @@ import (
 	"github.com/minirun/minirun/internal/procfs"
 )
 
-// nsNames are the namespace links of /proc/<tid>/ns, in the order reports
-// list them. pid_for_children and time_for_children are not namespaces a task
-// is in but the ones its next children will be in; they are read too.
-var nsNames = []string{"mnt", "pid", "net", "uts", "ipc", "user", "cgroup", "time"}
-
-// forChildren are the links whose "_for_children" twin differs from the
-// namespace a task is in after unshare, setns, or a clone that creates the
-// namespace for a task that does not enter it (CLONE_NEWTIME with CLONE_VM).
-var forChildren = map[string]string{"pid": "pid_for_children", "time": "time_for_children"}
-
 // nsInode returns the inode of a namespace link such as /proc/123/ns/net.
 func nsInode(path string) (uint64, error) {
 	fi, err := os.Stat(path)
