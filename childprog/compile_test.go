@@ -33,12 +33,19 @@ func testEnv() CompileEnv {
 	}
 }
 
-func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
+// loadSpec loads testdata/compile/NAME.
+func loadSpec(t testing.TB, name string) *rspec.Spec {
 	t.Helper()
 	s, err := specs.Load(filepath.Join("testdata", "compile", name))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
+	t.Helper()
+	s := loadSpec(t, name)
 	plan, err := Compile(s, env)
 	if err != nil {
 		t.Fatalf("Compile(%s): %v", name, err)
@@ -211,10 +218,7 @@ func TestCompileOrderNoMount(t *testing.T) {
 // image's symlinks before the child gets them, dangling ones included, and a
 // loop is refused naming the mount.
 func TestCompileImageLinks(t *testing.T) {
-	s, err := specs.Load(filepath.Join("testdata", "compile", "runc-default.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, "runc-default.json")
 	env := testEnv()
 	env.ImageEntry = fakeImage{
 		"etc":             "",
@@ -258,10 +262,7 @@ func TestCompileImageLinks(t *testing.T) {
 // a joined mount namespace, it is refused naming the field.
 func TestCompileIDMapped(t *testing.T) {
 	load := func(t *testing.T, name string) (*rspec.Spec, int) {
-		s, err := specs.Load(filepath.Join("testdata", "compile", name))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := loadSpec(t, name)
 		m := []rspec.LinuxIDMapping{{ContainerID: 1000, HostID: 2000, Size: 10}}
 		s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/data", Type: "bind", Source: "/srv/data",
 			Options: []string{"rbind", "ro", "ridmap", "rshared"}, UIDMappings: m, GIDMappings: m})
@@ -330,10 +331,7 @@ func TestCompileIDMapped(t *testing.T) {
 // TestCompileErrors checks what Compile refuses on its own (Validate
 // reports the rest before).
 func TestCompileErrors(t *testing.T) {
-	s, err := specs.Load(filepath.Join("testdata", "compile", "runc-default.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadSpec(t, "runc-default.json")
 	s.Process.Args = nil
 	if _, err := Compile(s, testEnv()); err == nil || err.Error() != "process.args: must name a program to run" {
 		t.Errorf("got %v, want process.args: must name a program to run", err)
@@ -343,10 +341,7 @@ func TestCompileErrors(t *testing.T) {
 // BenchmarkCompile: compiling runc's default config, as minirun run does on
 // every start.
 func BenchmarkCompile(b *testing.B) {
-	s, err := specs.Load(filepath.Join("testdata", "compile", "runc-default.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := loadSpec(b, "runc-default.json")
 	env := testEnv()
 	for b.Loop() {
 		p, err := Compile(s, env)

@@ -47,6 +47,21 @@
 	SYSCALL; \
 	MOVQ	BX, AX
 
+// RETURN_CLONE returns a clone's result, AX, to the parent's Go caller in
+// the results pid and errno (their frame names and offsets): the child's
+// TID and 0, or -1 and the errno.
+#define RETURN_CLONE(pid, errno) \
+	CMPQ	AX, $-const_maxErrno; \
+	JLS	ok; \
+	MOVQ	$-1, pid(FP); \
+	NEGQ	AX; \
+	MOVQ	AX, errno(FP); \
+	RET; \
+ok: \
+	MOVQ	AX, pid(FP); \
+	MOVQ	$0, errno(FP); \
+	RET
+
 // func rawClone3(args unsafe.Pointer, size uintptr, block uintptr, masks *[2]uint64) (pid uintptr, errno uintptr)
 TEXT ·rawClone3(SB),NOSPLIT,$0-48
 	MOVQ	masks+24(FP), R13
@@ -59,16 +74,7 @@ TEXT ·rawClone3(SB),NOSPLIT,$0-48
 	CMPQ	AX, $0
 	JEQ	child
 	RESTORE_SIGNALS
-	CMPQ	AX, $-const_maxErrno	// AX in [-4095, -1]: an errno
-	JLS	ok3
-	MOVQ	$-1, pid+32(FP)
-	NEGQ	AX
-	MOVQ	AX, errno+40(FP)
-	RET
-ok3:
-	MOVQ	AX, pid+32(FP)
-	MOVQ	$0, errno+40(FP)
-	RET
+	RETURN_CLONE(pid+32, errno+40)
 child:
 	JMP	childMain<>(SB)
 
@@ -88,16 +94,7 @@ TEXT ·rawClone(SB),NOSPLIT,$0-72
 	CMPQ	AX, $0
 	JEQ	child
 	RESTORE_SIGNALS
-	CMPQ	AX, $-const_maxErrno
-	JLS	ok
-	MOVQ	$-1, pid+56(FP)
-	NEGQ	AX
-	MOVQ	AX, errno+64(FP)
-	RET
-ok:
-	MOVQ	AX, pid+56(FP)
-	MOVQ	$0, errno+64(FP)
-	RET
+	RETURN_CLONE(pid+56, errno+64)
 child:
 	JMP	childMain<>(SB)
 

@@ -66,6 +66,22 @@
 // holds every CPU that can run the parent.
 #define BARRIER	DMB	$0xb
 
+// RETURN_CLONE returns a clone's result, R0, to the parent's Go caller in
+// the results pid and errno (their frame names and offsets): the child's
+// TID and 0, or -1 and the errno. R0 in [-4095, -1] sets the carry of CMN.
+#define RETURN_CLONE(pid, errno) \
+	CMN	$const_maxErrno, R0; \
+	BCC	ok; \
+	MOVD	$-1, R1; \
+	MOVD	R1, pid(FP); \
+	NEG	R0, R0; \
+	MOVD	R0, errno(FP); \
+	RET; \
+ok: \
+	MOVD	R0, pid(FP); \
+	MOVD	ZR, errno(FP); \
+	RET
+
 // func rawClone3(args unsafe.Pointer, size uintptr, block uintptr, masks *[2]uint64) (pid uintptr, errno uintptr)
 TEXT ·rawClone3(SB),NOSPLIT,$0-48
 	MOVD	masks+24(FP), R20
@@ -77,17 +93,7 @@ TEXT ·rawClone3(SB),NOSPLIT,$0-48
 	SVC
 	CBZ	R0, child
 	RESTORE_SIGNALS
-	CMN	$const_maxErrno, R0	// R0 in [-4095, -1] sets the carry: an errno
-	BCC	ok3
-	MOVD	$-1, R1
-	MOVD	R1, pid+32(FP)
-	NEG	R0, R0
-	MOVD	R0, errno+40(FP)
-	RET
-ok3:
-	MOVD	R0, pid+32(FP)
-	MOVD	ZR, errno+40(FP)
-	RET
+	RETURN_CLONE(pid+32, errno+40)
 child:
 	B	childMain<>(SB)
 
@@ -108,17 +114,7 @@ TEXT ·rawClone(SB),NOSPLIT,$0-72
 	SVC
 	CBZ	R0, child
 	RESTORE_SIGNALS
-	CMN	$const_maxErrno, R0
-	BCC	ok
-	MOVD	$-1, R1
-	MOVD	R1, pid+56(FP)
-	NEG	R0, R0
-	MOVD	R0, errno+64(FP)
-	RET
-ok:
-	MOVD	R0, pid+56(FP)
-	MOVD	ZR, errno+64(FP)
-	RET
+	RETURN_CLONE(pid+56, errno+64)
 child:
 	B	childMain<>(SB)
 

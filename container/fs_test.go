@@ -21,6 +21,18 @@ import (
 // the end of the test.
 func sharedDir(t *testing.T) string {
 	t.Helper()
+	dir := tmpfsDir(t)
+	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
+		t.Fatalf("make %s shared: %v", dir, err)
+	}
+	return dir
+}
+
+// tmpfsDir mounts a tmpfs on a new temporary folder, in the host's mount
+// namespace; it is unmounted, with whatever was mounted below it, at the
+// end of the test.
+func tmpfsDir(t *testing.T) string {
+	t.Helper()
 	dir := tempDir(t)
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "mode=755"); err != nil {
 		t.Fatalf("mount a tmpfs on %s: %v", dir, err)
@@ -30,9 +42,6 @@ func sharedDir(t *testing.T) string {
 			t.Errorf("unmount %s: %v", dir, err)
 		}
 	})
-	if err := unix.Mount("", dir, "", unix.MS_SHARED, ""); err != nil {
-		t.Fatalf("make %s shared: %v", dir, err)
-	}
 	return dir
 }
 
@@ -331,26 +340,17 @@ func TestRunDanglingSymlinkDestinations(t *testing.T) {
 
 // idmapSource mounts a tmpfs (which can be idmapped) on a temporary
 // folder, with files owned by 1000:1000 and 0:0 and a tmpfs of its own at
-// sub holding another file of 1000:1000, for the rbind cases. Both are
-// unmounted at the end of the test.
+// sub holding another file of 1000:1000, for the rbind cases.
 func idmapSource(t *testing.T) string {
 	t.Helper()
-	dir := tempDir(t)
-	for _, d := range []string{dir, filepath.Join(dir, "sub")} {
-		if d != dir {
-			if err := os.Mkdir(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := unix.Mount("tmpfs", d, "tmpfs", 0, "mode=755"); err != nil {
-			t.Fatalf("mount a tmpfs on %s: %v", d, err)
-		}
+	dir := tmpfsDir(t)
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "mode=755"); err != nil {
+		t.Fatalf("mount a tmpfs on %s: %v", sub, err)
+	}
 	for name, id := range map[string]int{"owned-1000": 1000, "owned-root": 0, "sub/file": 1000} {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(name), 0o644); err != nil {

@@ -35,13 +35,8 @@ type Mount struct {
 // source come back unescaped ("\040" is a space).
 func ParseMountinfo(data []byte) ([]Mount, error) {
 	var ms []Mount
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSuffix(line, []byte{'\n'})
 		if len(line) == 0 {
 			continue
 		}
@@ -123,13 +118,7 @@ func octal(c byte) bool { return c >= '0' && c <= '7' }
 // meminfo). Each value has its runs of blanks made one space: "Uid: 0 0 0 0".
 func ParseStatus(data []byte) map[string]string {
 	m := map[string]string{}
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
+	for line := range bytes.Lines(data) {
 		if k, v, ok := bytes.Cut(line, []byte{':'}); ok {
 			m[string(k)] = strings.Join(strings.Fields(string(v)), " ")
 		}
