@@ -26,7 +26,8 @@ import (
 // lets it exit, and it is joined and reaped.
 //
 //	parent                                 child (new user namespace)
-//	  clone3(NEWUSER|VM|FILES) ---------->  read(pipe, buf, 1)
+//	  clone3(NEWUSER|VM|FILES) ---------->  prctl(PR_SET_PDEATHSIG, SIGKILL)
+//	                                         read(pipe, buf, 1)
 //	  write /proc/TID/uid_map, gid_map         :
 //	  open /proc/TID/ns/user                   :
 //	  write(pipe, 1 byte) - - - - - - - - ->  exit(0)
@@ -53,6 +54,10 @@ func NewUserNS(uidMap, gidMap string) (*os.File, error) {
 	}
 	arena.Store32(fdWord, uint32(r.Fd()))
 	p := clonecore.NewProgram(arena)
+	// The pipe's write end is in the fd table the child shares: should
+	// minirun die before it writes, nothing else would end the child.
+	p.Add("die with minirun", "prctl(PR_SET_PDEATHSIG, SIGKILL)", unix.SYS_PRCTL,
+		[]clonecore.Arg{clonecore.Imm(unix.PR_SET_PDEATHSIG), clonecore.Imm(uintptr(unix.SIGKILL))})
 	p.Add("wait for the maps", "read(fd<pipe>, buf, 1)", unix.SYS_READ,
 		[]clonecore.Arg{clonecore.Int32At(fdWord), clonecore.Imm(buf), clonecore.Imm(1)})
 	t, err := clonecore.Start(p, clonecore.Options{Flags: clonecore.NEWUSER | clonecore.VM | clonecore.FILES})
