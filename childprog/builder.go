@@ -49,10 +49,17 @@ func (b *builder) newFD(name string) clonecore.Slot {
 	return s
 }
 
+// fail keeps err as the compile's error, unless one came first.
+func (b *builder) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
 func (b *builder) str(s string) uintptr {
 	p, err := b.a.CString(s)
-	if err != nil && b.err == nil {
-		b.err = err
+	if err != nil {
+		b.fail(err)
 	}
 	return p
 }
@@ -61,29 +68,40 @@ func (b *builder) str(s string) uintptr {
 // parent fills in, a TID the kernel writes, a read buffer).
 func (b *builder) word() uintptr {
 	p, err := b.a.Alloc(8)
-	if err != nil && b.err == nil {
-		b.err = err
+	if err != nil {
+		b.fail(err)
 	}
 	return p
 }
 
 func (b *builder) bytes(v []byte) uintptr {
 	p, err := b.a.Bytes(v)
-	if err != nil && b.err == nil {
-		b.err = err
+	if err != nil {
+		b.fail(err)
 	}
 	return p
 }
 
-// words stores 64-bit words (a struct of the kernel's ABI) in the arena.
+// words stores 64-bit words in the arena (a buffer, a value the kernel
+// reads as an integer). A structure of the kernel's ABI goes through
+// kstruct instead.
 func (b *builder) words(w ...uint64) uintptr {
 	return b.bytes(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), 8*len(w)))
 }
 
+// kstruct copies v, a structure of the kernel's ABI as golang.org/x/sys/unix
+// declares it (unix.OpenHow, unix.MountAttr…), into the arena and returns
+// its address and its size, which is what the kernel is told: the Go
+// type's, never a number written by hand.
+func kstruct[T any](b *builder, v T) (addr, size uintptr) {
+	size = unsafe.Sizeof(v)
+	return b.bytes(unsafe.Slice((*byte)(unsafe.Pointer(&v)), size)), size
+}
+
 func (b *builder) strs(ss []string) uintptr {
 	p, err := b.a.CStrings(ss)
-	if err != nil && b.err == nil {
-		b.err = err
+	if err != nil {
+		b.fail(err)
 	}
 	return p
 }
@@ -146,7 +164,10 @@ var attrNames = []flagName{
 	{unix.MOUNT_ATTR_NODEV, "MOUNT_ATTR_NODEV"}, {unix.MOUNT_ATTR_NOEXEC, "MOUNT_ATTR_NOEXEC"},
 	{unix.MOUNT_ATTR_NOATIME, "MOUNT_ATTR_NOATIME"}, {unix.MOUNT_ATTR_STRICTATIME, "MOUNT_ATTR_STRICTATIME"},
 	{unix.MOUNT_ATTR_NODIRATIME, "MOUNT_ATTR_NODIRATIME"}, {unix.MOUNT_ATTR_NOSYMFOLLOW, "MOUNT_ATTR_NOSYMFOLLOW"},
+	{unix.MOUNT_ATTR_IDMAP, "MOUNT_ATTR_IDMAP"},
 }
+
+var atNames = []flagName{{unix.AT_EMPTY_PATH, "AT_EMPTY_PATH"}, {unix.AT_RECURSIVE, "AT_RECURSIVE"}}
 
 var resolveNames = []flagName{
 	{unix.RESOLVE_IN_ROOT, "RESOLVE_IN_ROOT"}, {unix.RESOLVE_NO_MAGICLINKS, "RESOLVE_NO_MAGICLINKS"},
@@ -156,12 +177,28 @@ var resolveNames = []flagName{
 // Steps, one method a syscall.
 
 func (b *builder) openat2(label string, dir fd, path string, flags, mode, resolve uint64, save clonecore.Slot, opts ...clonecore.StepOption) {
-	how := b.words(flags, mode, resolve)
+	how, size := kstruct(b, unix.OpenHow{Flags: flags, Mode: mode, Resolve: resolve})
 	b.call(label, unix.SYS_OPENAT2, "openat2", []string{dir.name, q(path),
-		fmt.Sprintf("{flags=%s, mode=%#o, resolve=%s}", flagString(flags, openFlagNames), mode, flagString(resolve, resolveNames)), "24"},
-		[]clonecore.Arg{dir.arg, clonecore.Imm(b.str(path)), clonecore.Imm(how), clonecore.Imm(24)},
+		fmt.Sprintf("{flags=%s, mode=%#o, resolve=%s}", flagString(flags, openFlagNames), mode, flagString(resolve, resolveNames)), itoa(int(size))},
+		[]clonecore.Arg{dir.arg, clonecore.Imm(b.str(path)), clonecore.Imm(how), clonecore.Imm(size)},
 		append(opts, clonecore.SaveTo(save))...)
 	b.renameResult(save)
+}
+
+// mountSetattr changes the attributes or propagation of the mount at path
+// from dir (an fd with AT_EMPTY_PATH and path "").
+func (b *builder) mountSetattr(label string, dir fd, path string, at uint64, attr unix.MountAttr, opts ...clonecore.StepOption) {
+	addr, size := kstruct(b, attr)
+	var fields []string
+	if attr.Attr_set != 0 || attr.Attr_clr != 0 {
+		fields = append(fields, "attr_set="+flagString(attr.Attr_set, attrNames), "attr_clr="+flagString(attr.Attr_clr, attrNames))
+	}
+	if attr.Propagation != 0 {
+		fields = append(fields, "propagation="+flagString(attr.Propagation, mountFlagNames))
+	}
+	b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{dir.name, q(path), flagString(at, atNames),
+		"{" + strings.Join(fields, ", ") + "}", itoa(int(size))},
+		[]clonecore.Arg{dir.arg, clonecore.Imm(b.str(path)), clonecore.Imm(at), clonecore.Imm(addr), clonecore.Imm(size)}, opts...)
 }
 
 // renameResult makes a listing show "= fd<name>" after a step that saves one.

@@ -25,6 +25,10 @@ type CompileEnv struct {
 	// destination is then created as a file, not a directory), or a masked
 	// path under /proc or /sys (see maskAndReadonly). IsDir likewise.
 	IsFile, IsDir func(path string) bool
+	// ImageEntry reads the rootfs: mount destinations are resolved through
+	// the image's symlinks with it (resolveInImage). nil takes them as
+	// written, for the child's RESOLVE_IN_ROOT alone to follow.
+	ImageEntry ImageEntry
 	// LastCap is /proc/sys/kernel/cap_last_cap: the bounding set is
 	// cleared of every capability up to it that the spec does not keep.
 	LastCap int
@@ -149,6 +153,10 @@ type Plan struct {
 	// StdioFDs, with CompileEnv.Stdio, are the arena words for the fds the
 	// process gets as 0, 1 and 2.
 	StdioFDs [3]uintptr
+	// IDMapped are the idmapped bind mounts, which the parent prepares
+	// before the clone: it stores each detached tree's fd number at its FD
+	// word, and the child moves it into place (see IDMappedMount).
+	IDMapped []IDMappedMount
 	// Console is set for process.terminal: the arena word where the child
 	// leaves the pty master's fd number at PointConsole; the parent takes
 	// the master with pidfd_getfd (see terminal).
@@ -204,6 +212,9 @@ func (p *Plan) Free() {
 // Explain renders the plan as the listing --explain prints.
 func (p *Plan) Explain() string {
 	var b strings.Builder
+	for _, m := range p.IDMapped {
+		fmt.Fprintf(&b, "parent before the clone: %s: %s\n", m.Label, m.explain())
+	}
 	fmt.Fprintf(&b, "clone3(flags=%s, exit_signal=SIGCHLD)\n", p.Flags)
 	for _, pt := range p.Points {
 		fmt.Fprintf(&b, "parent at %s: %s\n", pt, strings.Join(p.parentWork(pt), "; "))
@@ -308,12 +319,16 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	c.userNamespace(cloneNS)
 	c.namespacesPoint()
 	c.doubleFork()
-	if !env.Exec {
+	if env.Exec {
+		c.oomScoreAdj()
+	} else {
 		c.b.simple("minirun: device nodes and directories get exactly the modes asked for", unix.SYS_UMASK, "umask", []string{"0"}, 0)
+		c.oomScoreAdj()
 		if newNS&clonecore.NEWNS != 0 || c.joinsMount() {
 			c.filesystem()
 		} else {
 			c.sysctls()
+			c.chrootRootfs()
 		}
 	}
 	c.process()
@@ -515,14 +530,15 @@ func (c *compiler) point(pt Point, label string) {
 // filesystem builds the container's mount namespace: propagation, the
 // rootfs bind, every mount, /dev, pivot_root, masked and read-only paths.
 func (c *compiler) filesystem() {
-	s := c.s
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	propShown := "rslave"
-	if s.Linux != nil && s.Linux.RootfsPropagation != "" {
-		prop = specs.ParseMountOptions([]string{s.Linux.RootfsPropagation}).Propagation
-		propShown = s.Linux.RootfsPropagation
-	}
-	c.b.mount("linux.rootfsPropagation: "+propShown+" (mounts made here do not reach the host)", "", "/", "", prop, "")
+	// Every mount of the new namespace becomes a slave first, whatever
+	// linux.rootfsPropagation asks: a copy of a shared host mount is a
+	// peer of it, so the rootfs bind and every mount below it would appear
+	// in the host's namespace too. A slave receives from the host and sends
+	// nothing back. It also leaves no mount shared, as pivot_root needs of
+	// the new root and of its parent, and no mount unbindable, as the
+	// rootfs bind needs. The propagation asked for is set on the new root
+	// once it is the root (rootPropagation).
+	c.b.mount("linux.rootfsPropagation: every mount rslave first, so no mount made here reaches the host", "", "/", "", unix.MS_SLAVE|unix.MS_REC, "")
 	rootfs := c.env.Rootfs
 	c.b.mount("root.path: bind the rootfs onto itself, so it is a mount pivot_root can use", rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, "")
 	root := c.b.newFD("rootfs")
@@ -539,6 +555,7 @@ func (c *compiler) filesystem() {
 	// makes it read-only.
 	c.sysctls()
 	c.maskAndReadonly()
+	c.rootPropagation()
 }
 
 // pivot makes the rootfs the root: pivot_root(".", ".") stacks the old root
@@ -556,6 +573,43 @@ func (c *compiler) pivot(r rootDirs) {
 	}
 	c.b.close("root.path", r.root)
 	c.b.simple("root.path: start at the new root", unix.SYS_CHDIR, "chdir", []string{q("/")}, c.b.str("/"))
+}
+
+// chrootRootfs makes root.path the process's root when it has no mount
+// namespace of its own: chroot changes the root of this task alone, where
+// pivot_root would change it for every process of the host's mount
+// namespace. From here on every path resolves inside the rootfs, as after
+// pivot_root; Validate has refused every field that would have mounted
+// something in the host's namespace.
+func (c *compiler) chrootRootfs() {
+	const label = "root.path: no mount namespace: enter the rootfs with chroot, which changes this process's root alone"
+	c.b.simple(label, unix.SYS_CHDIR, "chdir", []string{q(c.env.Rootfs)}, c.b.str(c.env.Rootfs))
+	c.b.simple(label, unix.SYS_CHROOT, "chroot", []string{q(".")}, c.b.str("."))
+	c.b.simple("root.path: start at the new root", unix.SYS_CHDIR, "chdir", []string{q("/")}, c.b.str("/"))
+}
+
+// oomScoreAdj writes process.oomScoreAdj through the host's /proc, before
+// the root changes: a container without a mount namespace has no /proc of
+// its own, and one with a mount namespace need not mount one. It comes
+// after the double fork, so the container's process writes its own.
+func (c *compiler) oomScoreAdj() {
+	if p := c.s.Process; p.OOMScoreAdj != nil {
+		c.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", itoa(*p.OOMScoreAdj))
+	}
+}
+
+// rootPropagation sets linux.rootfsPropagation on the container's root,
+// now that it is the root, and last: the masks and read-only paths are
+// bind mounts, which an unbindable tree would refuse. A shared root is a peer group of the
+// container's own (its master, if any, still the host's mount, which
+// receives nothing from a slave).
+func (c *compiler) rootPropagation() {
+	l := c.s.Linux
+	if l == nil || l.RootfsPropagation == "" {
+		return
+	}
+	prop := specs.ParseMountOptions([]string{l.RootfsPropagation}).Propagation
+	c.b.mount("linux.rootfsPropagation: "+l.RootfsPropagation, "", "/", "", prop, "")
 }
 
 // maskAndReadonly applies linux.maskedPaths, linux.readonlyPaths and
@@ -597,14 +651,7 @@ func (c *compiler) maskAndReadonly() {
 
 // setattr sets mount attributes on the mount at path p.
 func (c *compiler) setattr(label, p string, at uint64, set uint64, opts ...clonecore.StepOption) {
-	attr := c.b.words(set, 0, 0, 0)
-	shown := "0"
-	if at&unix.AT_RECURSIVE != 0 {
-		shown = "AT_RECURSIVE"
-	}
-	c.b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{"AT_FDCWD", q(p), shown,
-		fmt.Sprintf("{attr_set=%s}", flagString(set, attrNames)), "32"},
-		[]clonecore.Arg{clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str(p)), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)}, opts...)
+	c.b.mountSetattr(label, atFDCWD, p, at, unix.MountAttr{Attr_set: set}, opts...)
 }
 
 // sysctlPath turns net.ipv4.ip_forward into /proc/sys/net/ipv4/ip_forward.

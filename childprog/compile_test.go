@@ -4,8 +4,12 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/specs"
@@ -31,12 +35,19 @@ func testEnv() CompileEnv {
 	}
 }
 
-func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
+// loadSpec loads testdata/compile/NAME.
+func loadSpec(t testing.TB, name string) *rspec.Spec {
 	t.Helper()
 	s, err := specs.Load(filepath.Join("testdata", "compile", name))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
+	t.Helper()
+	s := loadSpec(t, name)
 	plan, err := Compile(s, env)
 	if err != nil {
 		t.Fatalf("Compile(%s): %v", name, err)
@@ -49,7 +60,7 @@ func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
 // testdata/compile/NAME.explain (go test -run Golden -update rewrites them
 // after a reviewed change).
 func TestCompileGolden(t *testing.T) {
-	for _, name := range []string{"runc-default", "rootless", "joins", "full"} {
+	for _, name := range []string{"runc-default", "rootless", "joins", "full", "nomount"} {
 		t.Run(name, func(t *testing.T) {
 			env := testEnv()
 			if name == "rootless" {
@@ -90,7 +101,7 @@ func TestCompileShape(t *testing.T) {
 			wantFlags:    clonecore.VM | clonecore.CLEAR_SIGHAND | clonecore.NEWNS | clonecore.NEWPID | clonecore.NEWNET | clonecore.NEWUTS | clonecore.NEWIPC,
 			wantNotFlags: clonecore.NEWUSER | clonecore.PIDFD,
 			wantSteps: []string{`pivot_root(".", ".")`, `sethostname("runc", 4)`, `execve("/usr/local/sbin/sh"`, `execve("/bin/sh"`,
-				`mount_setattr(AT_FDCWD, "/", 0, {attr_set=MOUNT_ATTR_RDONLY}, 32)`, `prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN)`},
+				`mount_setattr(AT_FDCWD, "/", 0, {attr_set=MOUNT_ATTR_RDONLY, attr_clr=0}, 32)`, `prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN)`},
 			wantNotSteps: []string{`prctl(PR_CAPBSET_DROP, CAP_KILL)`, "setresuid(0, 0, 0)                 # linux.uidMappings"}},
 		{name: "rootless", rootless: true,
 			wantFlags: clonecore.VM | clonecore.NEWUSER | clonecore.NEWNS, userNS: true,
@@ -116,6 +127,11 @@ func TestCompileShape(t *testing.T) {
 				`read(fd<sync>, buf, 1)                                       # linux.namespaces: wait for minirun to write the clock offsets`, `execve("/opt/bin/app"`, `execve("/usr/bin/app"`,
 				`mount(NULL, "/", NULL, MS_PRIVATE, NULL)`, `setdomainname("example.test", 12)`},
 			wantNotSteps: []string{`execve("/bin/app"`}},
+		{name: "nomount",
+			wantFlags: clonecore.VM | clonecore.NEWPID | clonecore.NEWNET | clonecore.NEWUTS, wantNotFlags: clonecore.NEWNS,
+			wantSteps: []string{`chdir("/bundle/rootfs")`, `chroot(".")`, `mkdirat(AT_FDCWD, "/work", 0755)`, `chdir("/work")`,
+				`write(fd</proc/self/oom_score_adj>, "100", 3)`, `write(fd</proc/sys/net/ipv4/ip_forward>, "1", 1)`},
+			wantNotSteps: []string{`pivot_root(`, `mount(`, `mknodat(`, `open_tree(`, `fsmount(`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,15 +173,18 @@ func TestCompileShape(t *testing.T) {
 
 // TestCompileOrder checks that the steps come in the order the kernel
 // needs: setns before the double fork, the id-map wait before anything that
-// needs the maps, mounts before pivot_root, the bounding set before the uid
-// change, capset after it, unblocking signals last before execve.
+// needs the maps, the whole tree a slave before the first mount, mounts
+// before pivot_root, the asked root propagation after the last mount, the
+// bounding set before the uid change, capset after it, unblocking signals
+// last before execve.
 func TestCompileOrder(t *testing.T) {
 	p := compileFile(t, "full.json", testEnv())
 	listing := p.Explain()
 	order := []string{
 		"PR_SET_PDEATHSIG, SIGKILL", `unshare(CLONE_NEWTIME|CLONE_NEWPID)`, `read(fd<sync>`, `clone(CLONE_PARENT`, `exit_if(`,
-		"umask(0)", `mount(NULL, "/"`, `fsopen("proc"`, `mknodat(fd<dev>, "null"`, `mkdirat(fd<home/app>, "work"`,
-		`pivot_root(".", ".")`, `/proc/sys/`, `linux.maskedPaths[0]`, `linux.readonlyPaths[0]`, `openat(AT_FDCWD, "/dev/ptmx"`,
+		"umask(0)", `mount(NULL, "/", NULL, MS_REC|MS_SLAVE, NULL)`, `fsopen("proc"`, `mknodat(fd<dev>, "null"`, `mkdirat(fd<home/app>, "work"`,
+		`pivot_root(".", ".")`, `/proc/sys/`, `linux.maskedPaths[0]`, `linux.readonlyPaths[0]`,
+		`mount(NULL, "/", NULL, MS_PRIVATE, NULL)`, `openat(AT_FDCWD, "/dev/ptmx"`,
 		`setsid()`, `sethostname(`, `prlimit64(`, `chdir("/home/app/work")`, `PR_CAPBSET_DROP`,
 		`setgroups(`, `setresgid(`, `PR_SET_KEEPCAPS`, `setresuid(`, `capset(`, `PR_CAP_AMBIENT`, `umask(077)`,
 		`PR_SET_NO_NEW_PRIVS`, `close_range(3,`, `rt_sigprocmask(SIG_SETMASK, [], NULL, 8)`, `execve(`,
@@ -180,13 +199,141 @@ func TestCompileOrder(t *testing.T) {
 	}
 }
 
-// TestCompileErrors checks what Compile refuses on its own (Validate
-// reports the rest before).
-func TestCompileErrors(t *testing.T) {
-	s, err := specs.Load(filepath.Join("testdata", "compile", "runc-default.json"))
+// TestCompileOrderNoMount: without a mount namespace, what goes through
+// the host's /proc comes before the chroot, and the cwd is made after it,
+// inside the rootfs.
+func TestCompileOrderNoMount(t *testing.T) {
+	listing := compileFile(t, "nomount.json", testEnv()).Explain()
+	order := []string{`/proc/self/oom_score_adj`, `/proc/sys/net/ipv4/ip_forward`, `chdir("/bundle/rootfs")`, `chroot(".")`,
+		`chdir("/")`, `sethostname(`, `mkdirat(AT_FDCWD, "/work", 0755)`, `chdir("/work")`, `execve("/bin/app"`}
+	at := 0
+	for _, s := range order {
+		i := strings.Index(listing[at:], s)
+		if i < 0 {
+			t.Fatalf("%q missing after position %d (or out of order); listing:\n%s", s, at, listing)
+		}
+		at += i
+	}
+}
+
+// TestCompileImageLinks: mount destinations are resolved through the
+// image's symlinks before the child gets them, dangling ones included, and a
+// loop is refused naming the mount.
+func TestCompileImageLinks(t *testing.T) {
+	s := loadSpec(t, "runc-default.json")
+	env := testEnv()
+	env.ImageEntry = fakeImage{
+		"etc":             "",
+		"etc/resolv.conf": "->../run/systemd/resolve/stub-resolv.conf",
+		"dev":             "",
+		"dev/x":           "->/escape", // hidden by the /dev tmpfs once mounted
+		"loop":            "->loop",
+	}.entry
+	env.IsFile = func(p string) bool { return p == "/host/resolv.conf" }
+	n := len(s.Mounts)
+	s.Mounts = append(s.Mounts,
+		rspec.Mount{Destination: "/etc/resolv.conf", Type: "bind", Source: "/host/resolv.conf", Options: []string{"bind"}},
+		rspec.Mount{Destination: "/dev/x", Type: "tmpfs", Source: "tmpfs"})
+	p, err := Compile(s, env)
 	if err != nil {
 		t.Fatal(err)
 	}
+	listing := p.Explain()
+	p.Free()
+	for _, want := range []string{
+		`mkdirat(fd<run/systemd>, "resolve", 0755)`,
+		`mknodat(fd<run/systemd/resolve>, "stub-resolv.conf", S_IFREG|0644, 0) # mounts[` + itoa(n) + `]: bind /host/resolv.conf on /etc/resolv.conf -> /run/systemd/resolve/stub-resolv.conf`,
+		`mkdirat(fd<dev>, "x", 0755)                                  # mounts[` + itoa(n+1) + `]: tmpfs on /dev/x`,
+	} {
+		if !strings.Contains(listing, want) {
+			t.Errorf("listing lacks %s", want)
+		}
+	}
+	if strings.Contains(listing, "escape") {
+		t.Errorf("listing follows the image's /dev link below the /dev mount, want it hidden")
+	}
+	s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/loop/x", Type: "tmpfs", Source: "tmpfs"})
+	want := "mounts[" + itoa(n+2) + "].destination: /loop/x: too many levels of symbolic links in the image"
+	if _, err := Compile(s, env); err == nil || err.Error() != want {
+		t.Errorf("Compile with a loop: got %v, want %s", err, want)
+	}
+}
+
+// TestCompileIDMapped: an idmapped bind mount is the parent's to make
+// before the clone and the child's to move into place; without root, or in
+// a joined mount namespace, it is refused naming the field.
+func TestCompileIDMapped(t *testing.T) {
+	load := func(t *testing.T, name string) (*rspec.Spec, int) {
+		s := loadSpec(t, name)
+		m := []rspec.LinuxIDMapping{{ContainerID: 1000, HostID: 2000, Size: 10}}
+		s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/data", Type: "bind", Source: "/srv/data",
+			Options: []string{"rbind", "ro", "ridmap", "rshared"}, UIDMappings: m, GIDMappings: m})
+		return s, len(s.Mounts) - 1
+	}
+	s, i := load(t, "runc-default.json")
+	p, err := Compile(s, testEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing := p.Explain()
+	got := p.IDMapped
+	p.Free()
+	label := "mounts[" + itoa(i) + "]: bind /srv/data on /data"
+	want := []IDMappedMount{{Label: label, Source: "/srv/data", Recursive: true, RecursiveIDMap: true,
+		UIDMap: "1000 2000 10\n", GIDMap: "1000 2000 10\n", AttrSet: unix.MOUNT_ATTR_RDONLY}}
+	if len(got) != 1 || got[0].FD == 0 {
+		t.Fatalf("IDMapped: got %+v, want one with an fd word", got)
+	}
+	got[0].FD = 0
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("IDMapped: got %+v, want %+v", got, want)
+	}
+	for _, w := range []string{
+		"parent before the clone: " + label + `: open_tree("/srv/data", OPEN_TREE_CLONE|AT_RECURSIVE), mount_setattr({attr_set=MOUNT_ATTR_RDONLY, attr_clr=0}), mount_setattr(AT_RECURSIVE, {attr_set=MOUNT_ATTR_IDMAP`,
+		`move_mount(fd<mounts[` + itoa(i) + `] idmapped>, "", fd<data>, ""`,
+		`mount_setattr(fd<mounts[` + itoa(i) + `] idmapped>, "", AT_EMPTY_PATH|AT_RECURSIVE, {propagation=MS_SHARED}, 32)`,
+	} {
+		if !strings.Contains(listing, w) {
+			t.Errorf("listing lacks %s", w)
+		}
+	}
+	if strings.Contains(listing, `open_tree(AT_FDCWD, "/srv/data"`) {
+		t.Errorf("the child clones the tree itself, want the parent's")
+	}
+
+	cases := []struct {
+		name     string
+		file     string
+		rootless bool
+		want     string
+	}{
+		{"rootless", "rootless.json", true, ".uidMappings: an idmapped mount needs minirun to run as root: the mapping is made by minirun, outside the container"},
+		{"joined mount namespace", "joins.json", false, ".uidMappings: an idmapped mount is made by minirun in its own mount namespace, and the container joins another one"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, i := load(t, c.file)
+			if c.name == "joined mount namespace" {
+				for k, n := range s.Linux.Namespaces {
+					if n.Type == rspec.MountNamespace {
+						s.Linux.Namespaces[k].Path = "/proc/4242/ns/mnt"
+					}
+				}
+			}
+			env := testEnv()
+			env.Rootless = c.rootless
+			want := "mounts[" + itoa(i) + "]" + c.want
+			if _, err := Compile(s, env); err == nil || err.Error() != want {
+				t.Errorf("Compile: got %v, want %s", err, want)
+			}
+		})
+	}
+}
+
+// TestCompileErrors checks what Compile refuses on its own (Validate
+// reports the rest before).
+func TestCompileErrors(t *testing.T) {
+	s := loadSpec(t, "runc-default.json")
 	s.Process.Args = nil
 	if _, err := Compile(s, testEnv()); err == nil || err.Error() != "process.args: must name a program to run" {
 		t.Errorf("got %v, want process.args: must name a program to run", err)
@@ -196,10 +343,7 @@ func TestCompileErrors(t *testing.T) {
 // BenchmarkCompile: compiling runc's default config, as minirun run does on
 // every start.
 func BenchmarkCompile(b *testing.B) {
-	s, err := specs.Load(filepath.Join("testdata", "compile", "runc-default.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := loadSpec(b, "runc-default.json")
 	env := testEnv()
 	for b.Loop() {
 		p, err := Compile(s, env)

@@ -48,18 +48,16 @@ func (c *compiler) identity() {
 		return
 	}
 	eff, perm, inh := capSet(caps.Effective), capSet(caps.Permitted), capSet(caps.Inheritable)
-	hdr := make([]byte, 8+24)
-	binary.NativeEndian.PutUint32(hdr[0:], unix.LINUX_CAPABILITY_VERSION_3)
-	for i := 0; i < 2; i++ {
-		off := 8 + 12*i
-		binary.NativeEndian.PutUint32(hdr[off:], uint32(eff>>(32*i)))
-		binary.NativeEndian.PutUint32(hdr[off+4:], uint32(perm>>(32*i)))
-		binary.NativeEndian.PutUint32(hdr[off+8:], uint32(inh>>(32*i)))
+	// Version 3 takes two data structs: the low 32 capabilities, then the high.
+	var data [2]unix.CapUserData
+	for i := range data {
+		data[i] = unix.CapUserData{Effective: uint32(eff >> (32 * i)), Permitted: uint32(perm >> (32 * i)), Inheritable: uint32(inh >> (32 * i))}
 	}
-	at := c.b.bytes(hdr)
+	hdr, _ := kstruct(c.b, unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3})
+	dat, _ := kstruct(c.b, data)
 	c.b.call("process.capabilities: effective, permitted, inheritable", unix.SYS_CAPSET, "capset",
 		[]string{"{_LINUX_CAPABILITY_VERSION_3, 0}", fmt.Sprintf("{effective=%#x, permitted=%#x, inheritable=%#x}", eff, perm, inh)},
-		[]clonecore.Arg{clonecore.Imm(at), clonecore.Imm(at + 8)})
+		[]clonecore.Arg{clonecore.Imm(hdr), clonecore.Imm(dat)})
 	for _, name := range caps.Ambient {
 		n, ok := specs.CapabilityByName(name)
 		if !ok {

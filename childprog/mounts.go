@@ -25,6 +25,7 @@ type mountPlan struct {
 	sbFlags          []string
 	data             []string // key or key=value
 	recSet, recClr   uint64   // MOUNT_ATTR_* with AT_RECURSIVE
+	idmap, ridmap    bool     // "idmap", "ridmap" (recursive)
 }
 
 // msToAttr pairs mount(2) flags with their mount attributes.
@@ -57,6 +58,8 @@ func planMount(typ string, opts []string) mountPlan {
 		recPropagation: o.Propagation&unix.MS_REC != 0,
 		recSet:         o.AttrSet,
 		recClr:         o.AttrClr,
+		idmap:          o.IDMap,
+		ridmap:         o.RecursiveIDMap,
 	}
 	for _, f := range msToAttr {
 		if o.Flags&f.ms != 0 {
@@ -129,8 +132,10 @@ func (b *builder) target(label string, r rootDirs, dest string, file bool) clone
 	// mknodat makes an empty file without opening anything: whatever the
 	// image already has there (EEXIST) is left alone, since opening it
 	// could have side effects or wait for ever (a FIFO opened for writing
-	// waits for a reader). A symlink there is followed by the O_PATH open
-	// below, inside the rootfs, so the mount lands on its target.
+	// waits for a reader). The parent has resolved the image's symlinks
+	// along a mount's destination (resolveInImage), so dest is normally
+	// none; one there all the same is followed by the O_PATH open below,
+	// inside the rootfs.
 	dir, dirFD := clonecore.NoSlot, r.root
 	if parent := path.Dir(rel); parent != "." {
 		dir = b.mkdirAll(label, r, parent)
@@ -162,18 +167,13 @@ func (b *builder) bindMount(label string, source string, tgt clonecore.Slot, o m
 	b.renameResult(tree)
 	if o.attrSet != 0 || o.attrClr != 0 {
 		at := uint64(unix.AT_EMPTY_PATH)
-		atShown := "AT_EMPTY_PATH"
 		if o.recursive {
 			at |= unix.AT_RECURSIVE
-			atShown += "|AT_RECURSIVE"
 		}
-		attr := b.words(o.attrSet, o.attrClr, 0, 0)
-		b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{b.names[tree], `""`, atShown,
-			fmt.Sprintf("{attr_set=%s, attr_clr=%s}", flagString(o.attrSet, attrNames), flagString(o.attrClr, attrNames)), "32"},
-			[]clonecore.Arg{tree.Value(), clonecore.Imm(b.str("")), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)})
+		b.mountSetattr(label, b.slotFD(tree), "", at, unix.MountAttr{Attr_set: o.attrSet, Attr_clr: o.attrClr})
 	}
-	b.moveMount(label, tree, tgt)
-	b.propagate(label, tree, o)
+	b.moveMount(label, b.slotFD(tree), b.slotFD(tgt))
+	b.propagate(label, b.slotFD(tree), o)
 	b.close(label, b.slotFD(tree))
 }
 
@@ -205,8 +205,8 @@ func (b *builder) fsMount(label, fstype, source string, tgt clonecore.Slot, o mo
 		[]clonecore.Arg{fsfd.Value(), clonecore.Imm(unix.FSMOUNT_CLOEXEC), clonecore.Imm(o.attrSet)}, clonecore.SaveTo(mnt))
 	b.renameResult(mnt)
 	b.close(label, b.slotFD(fsfd))
-	b.moveMount(label, mnt, tgt)
-	b.propagate(label, mnt, o)
+	b.moveMount(label, b.slotFD(mnt), b.slotFD(tgt))
+	b.propagate(label, b.slotFD(mnt), o)
 	b.close(label, b.slotFD(mnt))
 }
 
@@ -229,37 +229,31 @@ func (b *builder) fsconfig(label string, fsfd clonecore.Slot, cmd int, key, valu
 		[]clonecore.Arg{fsfd.Value(), clonecore.Imm(cmd), k, v, clonecore.Imm(0)})
 }
 
-func (b *builder) moveMount(label string, from, to clonecore.Slot) {
-	b.call(label, unix.SYS_MOVE_MOUNT, "move_mount", []string{b.names[from], `""`, b.names[to], `""`, "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH"},
-		[]clonecore.Arg{from.Value(), clonecore.Imm(b.str("")), to.Value(), clonecore.Imm(b.str("")),
+func (b *builder) moveMount(label string, from, to fd) {
+	b.call(label, unix.SYS_MOVE_MOUNT, "move_mount", []string{from.name, `""`, to.name, `""`, "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH"},
+		[]clonecore.Arg{from.arg, clonecore.Imm(b.str("")), to.arg, clonecore.Imm(b.str("")),
 			clonecore.Imm(unix.MOVE_MOUNT_F_EMPTY_PATH | unix.MOVE_MOUNT_T_EMPTY_PATH)})
 }
 
 // propagate sets a mount's propagation type and its recursive attributes
 // ("rro", "rnosuid"…), once it is attached.
-func (b *builder) propagate(label string, mnt clonecore.Slot, o mountPlan) {
+func (b *builder) propagate(label string, mnt fd, o mountPlan) {
 	if o.recSet != 0 || o.recClr != 0 {
-		attr := b.words(o.recSet, o.recClr, 0, 0)
-		b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{b.names[mnt], `""`, "AT_EMPTY_PATH|AT_RECURSIVE",
-			fmt.Sprintf("{attr_set=%s, attr_clr=%s}", flagString(o.recSet, attrNames), flagString(o.recClr, attrNames)), "32"},
-			[]clonecore.Arg{mnt.Value(), clonecore.Imm(b.str("")), clonecore.Imm(unix.AT_EMPTY_PATH | unix.AT_RECURSIVE), clonecore.Imm(attr), clonecore.Imm(32)})
+		b.mountSetattr(label, mnt, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, unix.MountAttr{Attr_set: o.recSet, Attr_clr: o.recClr})
 	}
 	if o.propagation == 0 {
 		return
 	}
-	at, atShown := uint64(unix.AT_EMPTY_PATH), "AT_EMPTY_PATH"
+	at := uint64(unix.AT_EMPTY_PATH)
 	if o.recPropagation {
 		at |= unix.AT_RECURSIVE
-		atShown += "|AT_RECURSIVE"
 	}
-	attr := b.words(0, 0, o.propagation, 0)
-	b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{b.names[mnt], `""`, atShown,
-		fmt.Sprintf("{propagation=%s}", flagString(o.propagation, mountFlagNames)), "32"},
-		[]clonecore.Arg{mnt.Value(), clonecore.Imm(b.str("")), clonecore.Imm(at), clonecore.Imm(attr), clonecore.Imm(32)})
+	b.mountSetattr(label, mnt, "", at, unix.MountAttr{Propagation: o.propagation})
 }
 
 // mounts compiles spec.mounts in order.
 func (c *compiler) mounts(r rootDirs) {
+	var covered []string // the destinations mounted on so far, resolved
 	for i, m := range c.s.Mounts {
 		o := planMount(m.Type, m.Options)
 		typ := m.Type
@@ -268,6 +262,20 @@ func (c *compiler) mounts(r rootDirs) {
 			what = "bind " + m.Source
 		}
 		label := fmt.Sprintf("mounts[%d]: %s on %s", i, what, m.Destination)
+		rel := strings.TrimPrefix(path.Clean("/"+m.Destination), "/")
+		if c.env.ImageEntry != nil {
+			resolved, err := resolveInImage(m.Destination, c.env.ImageEntry, covered)
+			if err != nil {
+				c.b.fail(fmt.Errorf("mounts[%d].destination: %s: %w", i, m.Destination, err))
+				continue
+			}
+			if resolved != rel {
+				label += " -> /" + resolved
+			}
+			rel = resolved
+		}
+		covered = append(covered, rel)
+		m.Destination = "/" + rel
 		if typ == "cgroup" && !o.bind {
 			c.cgroupMount(label, r, m, o)
 			continue
@@ -281,9 +289,12 @@ func (c *compiler) mounts(r rootDirs) {
 			file = c.env.IsFile(source)
 		}
 		tgt := c.b.target(label, r, m.Destination, file)
-		if o.bind {
+		switch {
+		case o.bind && (o.idmap || len(m.UIDMappings) > 0):
+			c.idmappedMount(i, label, source, tgt, m, o)
+		case o.bind:
 			c.b.bindMount(label, source, tgt, o)
-		} else {
+		default:
 			c.b.fsMount(label, typ, source, tgt, o)
 		}
 		c.b.close(label, c.b.slotFD(tgt))
@@ -337,9 +348,7 @@ func (c *compiler) cgroupMount(label string, r rootDirs, m rspec.Mount, o mountP
 		// The tmpfs was writable so the hierarchies' directories could be
 		// made in it; now make it read-only like the rest.
 		top := c.b.target(label, r, m.Destination, false)
-		attr := c.b.words(unix.MOUNT_ATTR_RDONLY, 0, 0, 0)
-		c.b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{c.b.names[top], `""`, "AT_EMPTY_PATH", "{attr_set=MOUNT_ATTR_RDONLY}", "32"},
-			[]clonecore.Arg{top.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.AT_EMPTY_PATH), clonecore.Imm(attr), clonecore.Imm(32)})
+		c.b.mountSetattr(label, c.b.slotFD(top), "", unix.AT_EMPTY_PATH, unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
 		c.b.close(label, c.b.slotFD(top))
 	}
 }

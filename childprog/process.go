@@ -154,9 +154,6 @@ func (c *compiler) process() {
 	if s.Domainname != "" && !c.env.Exec {
 		c.b.simple("domainname", unix.SYS_SETDOMAINNAME, "setdomainname", []string{q(s.Domainname), itoa(len(s.Domainname))}, c.b.str(s.Domainname), uintptr(len(s.Domainname)))
 	}
-	if p.OOMScoreAdj != nil {
-		c.writeFile("process.oomScoreAdj", "/proc/self/oom_score_adj", itoa(*p.OOMScoreAdj))
-	}
 	for i, rl := range p.Rlimits {
 		res, ok := specs.RlimitByName(rl.Type)
 		if !ok {

@@ -26,16 +26,8 @@ import (
 //	OpExitIf if arg0 != 0 { exit(arg1) }  end the task, e.g. the middle task of a double fork
 //	OpFail   fail with errno arg0    stop, report, exit (a check the parent compiled in)
 //
-// The layout of a step in memory (128 bytes, read by the trampolines):
-//
-//	 0 nr        syscall number, or OpStore/OpExitIf/OpFail
-//	 8 args[6]
-//	56 kinds     2 bits per argument: 0 immediate, 1 result slot, 2 int32 at address
-//	64 tolerate  [3]uint64, bit e set: errno e is not a failure (the result is -e)
-//	88 save      result slot, or -1
-//	96 flags     bit 0: the result must equal expect
-//	104 expect
-//	112 reserved [2]uint64
+// A step in memory is the step struct below; the trampolines read its
+// fields by the offsets go_asm.h gives them (step_nr, step_args…).
 type Program struct {
 	arena   *Arena
 	steps   []step
@@ -46,23 +38,27 @@ type Program struct {
 }
 
 type step struct {
-	nr       uint64
-	args     [6]uint64
-	kinds    uint64
-	tolerate [3]uint64
-	save     int64
-	flags    uint64
+	nr       uint64    // syscall number, or OpStore/OpExitIf/OpFail
+	args     [6]uint64 // each as kinds says
+	kinds    uint64    // 2 bits per argument: argImm, argSlot, argInt32
+	tolerate [3]uint64 // bit e set: errno e is not a failure (the result is -e)
+	save     int64     // result slot, or -1
+	flags    uint64    // flagExpect: the result must equal expect
 	expect   int64
 	_        [2]uint64
 }
 
+// stepSize is a step's size, an untyped constant for the arithmetic; the
+// array types below do not compile unless it is the struct's.
 const stepSize = 128
 
-func init() {
-	if unsafe.Sizeof(step{}) != stepSize {
-		panic("clonecore: step layout does not match the trampoline")
-	}
-}
+var (
+	_ [stepSize - unsafe.Sizeof(step{})]byte
+	_ [unsafe.Sizeof(step{}) - stepSize]byte
+)
+
+// flagExpect is step.flags' bit: the result must equal step.expect.
+const flagExpect = 1
 
 // The operations that are not syscalls. Syscall numbers are far below.
 const (
@@ -71,11 +67,15 @@ const (
 	OpFail   = 1<<20 + 2
 )
 
-// Argument kinds, 2 bits each in step.kinds.
+// Argument kinds, kindBits each in step.kinds, argument i at bit kindBits*i.
 const (
 	argImm   = 0
 	argSlot  = 1
 	argInt32 = 2
+
+	kindBits = 2
+	kindMask = 1<<kindBits - 1
+	stepArgs = len(step{}.args)
 )
 
 // Arg is one argument of a step.
@@ -110,7 +110,7 @@ type StepOption func(*step)
 func Tolerate(errnos ...unix.Errno) StepOption {
 	return func(s *step) {
 		for _, e := range errnos {
-			if e > 0 && e < 192 {
+			if e > 0 && int(e) < tolerableErrnos {
 				s.tolerate[e/64] |= 1 << (e % 64)
 			}
 		}
@@ -120,7 +120,7 @@ func Tolerate(errnos ...unix.Errno) StepOption {
 // Expect makes any result other than v a failure, reported with errno 0 and
 // the result (a read that must return exactly one byte).
 func Expect(v int64) StepOption {
-	return func(s *step) { s.flags |= 1; s.expect = v }
+	return func(s *step) { s.flags |= flagExpect; s.expect = v }
 }
 
 // SaveTo keeps the result in slot s.
@@ -154,13 +154,13 @@ func (p *Program) Label(i int) string {
 // Add appends a step: syscall nr with up to six arguments. label names the
 // step's source; explain is the strace-like rendering of the call, for --explain.
 func (p *Program) Add(label, explain string, nr uintptr, args []Arg, opts ...StepOption) {
-	if len(args) > 6 {
+	if len(args) > stepArgs {
 		panic(fmt.Sprintf("clonecore: %s: %d arguments, a syscall takes at most 6", label, len(args)))
 	}
 	s := step{nr: uint64(nr), save: -1}
 	for i, a := range args {
 		s.args[i] = a.v
-		s.kinds |= uint64(a.kind) << (2 * i)
+		s.kinds |= uint64(a.kind) << (kindBits * i)
 	}
 	for _, o := range opts {
 		o(&s)

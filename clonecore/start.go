@@ -26,6 +26,9 @@ func rawClone3(args unsafe.Pointer, size uintptr, block uintptr, masks *[2]uint6
 func rawClone(flags, stack, ptid, ctid, tls, block uintptr, masks *[2]uint64) (pid uintptr, errno uintptr)
 
 // cloneArgs is struct clone_args of linux/sched.h (CLONE_ARGS_SIZE_VER2).
+// golang.org/x/sys/unix, where every other kernel structure minirun passes
+// comes from, does not declare it (its clone3 is not wrapped). The kernel
+// is told unsafe.Sizeof of it, never a number written by hand.
 type cloneArgs struct {
 	flags      uint64
 	pidfd      uint64

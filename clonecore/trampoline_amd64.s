@@ -8,23 +8,21 @@
 // Registers in the child (the kernel keeps all but AX, CX and R11 across a
 // syscall, so these survive every step):
 //
-//	R12  the child block (child.go gives its layout)
-//	R13  the current step
+//	R12  the child block (childBlock in child.go)
+//	R13  the current step (step in program.go)
 //	R15  the results array
 //	BX   the current step's index
 //	SP   the child's own stack, from Stacks; 48 bytes below it hold the
 //	     resolved arguments of the current step
+//
+// Offsets and numbers come from go_asm.h, which the Go toolchain writes
+// from the package's own declarations: childBlock_status is the offset of
+// childBlock.status, step_kinds of step.kinds, const_OpStore the constant,
+// const_sysExit this architecture's SYS_EXIT from golang.org/x/sys/unix. A
+// layout changed in Go is a layout changed here.
 
 #include "textflag.h"
-
-#define SYS_exit	60
-#define SYS_gettid	186
-#define SYS_getpid	39
-#define SYS_futex	202
-#define SYS_prlimit64	302
-#define SYS_clone	56
-#define SYS_clone3	435
-#define SYS_rt_sigprocmask	14
+#include "go_asm.h"
 
 // BLOCK_SIGNALS sets the calling thread's mask to masks[0] (all signals)
 // and saves the old one in masks[1], R13 pointing at masks; RESTORE_SIGNALS
@@ -32,22 +30,37 @@
 // child starts with every signal blocked (docs/design.md, rule 5), and no Go code
 // runs there, so no LockOSThread is needed. Both keep AX in BX.
 #define BLOCK_SIGNALS \
-	MOVL	$2, DI; \
+	MOVL	$const_sigSetmask, DI; \
 	MOVQ	R13, SI; \
-	LEAQ	8(R13), DX; \
-	MOVL	$8, R10; \
-	MOVL	$SYS_rt_sigprocmask, AX; \
+	LEAQ	const_sigsetSize(R13), DX; \
+	MOVL	$const_sigsetSize, R10; \
+	MOVL	$const_sysRtSigprocmask, AX; \
 	SYSCALL
 
 #define RESTORE_SIGNALS \
 	MOVQ	AX, BX; \
-	MOVL	$2, DI; \
-	LEAQ	8(R13), SI; \
+	MOVL	$const_sigSetmask, DI; \
+	LEAQ	const_sigsetSize(R13), SI; \
 	XORL	DX, DX; \
-	MOVL	$8, R10; \
-	MOVL	$SYS_rt_sigprocmask, AX; \
+	MOVL	$const_sigsetSize, R10; \
+	MOVL	$const_sysRtSigprocmask, AX; \
 	SYSCALL; \
 	MOVQ	BX, AX
+
+// RETURN_CLONE returns a clone's result, AX, to the parent's Go caller in
+// the results pid and errno (their frame names and offsets): the child's
+// TID and 0, or -1 and the errno.
+#define RETURN_CLONE(pid, errno) \
+	CMPQ	AX, $-const_maxErrno; \
+	JLS	ok; \
+	MOVQ	$-1, pid(FP); \
+	NEGQ	AX; \
+	MOVQ	AX, errno(FP); \
+	RET; \
+ok: \
+	MOVQ	AX, pid(FP); \
+	MOVQ	$0, errno(FP); \
+	RET
 
 // func rawClone3(args unsafe.Pointer, size uintptr, block uintptr, masks *[2]uint64) (pid uintptr, errno uintptr)
 TEXT ·rawClone3(SB),NOSPLIT,$0-48
@@ -56,21 +69,12 @@ TEXT ·rawClone3(SB),NOSPLIT,$0-48
 	MOVQ	args+0(FP), DI
 	MOVQ	size+8(FP), SI
 	MOVQ	block+16(FP), R12
-	MOVL	$SYS_clone3, AX
+	MOVL	$const_sysClone3, AX
 	SYSCALL
 	CMPQ	AX, $0
 	JEQ	child
 	RESTORE_SIGNALS
-	CMPQ	AX, $0xfffffffffffff001
-	JLS	ok3
-	MOVQ	$-1, pid+32(FP)
-	NEGQ	AX
-	MOVQ	AX, errno+40(FP)
-	RET
-ok3:
-	MOVQ	AX, pid+32(FP)
-	MOVQ	$0, errno+40(FP)
-	RET
+	RETURN_CLONE(pid+32, errno+40)
 child:
 	JMP	childMain<>(SB)
 
@@ -85,65 +89,56 @@ TEXT ·rawClone(SB),NOSPLIT,$0-72
 	MOVQ	ctid+24(FP), R10
 	MOVQ	tls+32(FP), R8
 	MOVQ	block+40(FP), R12
-	MOVL	$SYS_clone, AX
+	MOVL	$const_sysClone, AX
 	SYSCALL
 	CMPQ	AX, $0
 	JEQ	child
 	RESTORE_SIGNALS
-	CMPQ	AX, $0xfffffffffffff001
-	JLS	ok
-	MOVQ	$-1, pid+56(FP)
-	NEGQ	AX
-	MOVQ	AX, errno+64(FP)
-	RET
-ok:
-	MOVQ	AX, pid+56(FP)
-	MOVQ	$0, errno+64(FP)
-	RET
+	RETURN_CLONE(pid+56, errno+64)
 child:
 	JMP	childMain<>(SB)
 
 // childMain runs in the child on its own stack with R12 = the child block.
 TEXT childMain<>(SB),NOSPLIT|NOFRAME,$0
 	XORQ	R14, R14	// Go's g register: this task has none
-	SUBQ	$64, SP		// room for the resolved arguments
-	MOVQ	0(R12), AX	// mode
-	CMPQ	AX, $1
+	SUBQ	$const_argsRoom, SP	// room for the resolved arguments
+	MOVQ	childBlock_mode(R12), AX
+	CMPQ	AX, $const_modeWork
 	JEQ	work
-	CMPQ	AX, $2
+	CMPQ	AX, $const_modeOverflow
 	JEQ	overflow
 
 	// The program interpreter.
 	XORQ	BX, BX
-	MOVQ	48(R12), R13
-	MOVQ	64(R12), R15
+	MOVQ	childBlock_steps(R12), R13
+	MOVQ	childBlock_results(R12), R15
 next:
-	CMPQ	BX, 56(R12)
+	CMPQ	BX, childBlock_nsteps(R12)
 	JAE	done
 	// Resolve the six arguments into 0..40(SP).
 	XORQ	CX, CX
-	MOVQ	56(R13), DX	// kinds, 2 bits an argument
+	MOVQ	step_kinds(R13), DX	// 2 bits an argument
 arg:
-	MOVQ	8(R13)(CX*8), AX
+	MOVQ	step_args(R13)(CX*8), AX
 	MOVQ	DX, SI
-	ANDQ	$3, SI
-	CMPQ	SI, $1
+	ANDQ	$const_kindMask, SI
+	CMPQ	SI, $const_argSlot
 	JNE	notslot
 	MOVQ	(R15)(AX*8), AX	// a saved result
 	JMP	store
 notslot:
-	CMPQ	SI, $2
+	CMPQ	SI, $const_argInt32
 	JNE	store
 	MOVLQSX	(AX), AX	// an int32 in memory
 store:
 	MOVQ	AX, 0(SP)(CX*8)
-	SHRQ	$2, DX
+	SHRQ	$const_kindBits, DX
 	INCQ	CX
-	CMPQ	CX, $6
+	CMPQ	CX, $const_stepArgs
 	JLT	arg
 
-	MOVQ	0(R13), AX	// syscall number or operation
-	CMPQ	AX, $0x100000
+	MOVQ	step_nr(R13), AX	// syscall number or operation
+	CMPQ	AX, $const_firstOperation
 	JAE	operation
 	MOVQ	0(SP), DI
 	MOVQ	8(SP), SI
@@ -154,38 +149,38 @@ store:
 	SYSCALL
 	// A step that forks (clone without CLONE_VM) continues here in both
 	// tasks, the new one with AX = 0 and a copy of this stack.
-	CMPQ	AX, $0xfffffffffffff001
+	CMPQ	AX, $-const_maxErrno
 	JLS	success
 	MOVQ	AX, CX
 	NEGQ	CX		// errno
-	CMPQ	CX, $192
+	CMPQ	CX, $const_tolerableErrnos
 	JAE	fail
 	MOVQ	CX, DX
 	SHRQ	$6, DX
-	MOVQ	64(R13)(DX*8), SI	// tolerate[errno/64]
+	MOVQ	step_tolerate(R13)(DX*8), SI	// tolerate[errno/64]
 	SHRQ	CX, SI		// by errno%64 (the shift count is CL mod 64)
 	ANDQ	$1, SI
 	JEQ	fail
 	JMP	save		// tolerated: the saved result is -errno
 success:
-	TESTQ	$1, 96(R13)
+	TESTQ	$const_flagExpect, step_flags(R13)
 	JEQ	save
-	CMPQ	AX, 104(R13)
+	CMPQ	AX, step_expect(R13)
 	JEQ	save
 	XORQ	CX, CX		// errno 0: an unexpected result
 	JMP	fail
 save:
-	MOVQ	88(R13), DX
+	MOVQ	step_save(R13), DX
 	CMPQ	DX, $0
 	JLT	advance
 	MOVQ	AX, (R15)(DX*8)
 advance:
 	INCQ	BX
-	ADDQ	$128, R13
+	ADDQ	$step__size, R13
 	JMP	next
 
 operation:
-	CMPQ	AX, $0x100000	// OpStore
+	CMPQ	AX, $const_OpStore
 	JNE	notstore
 	MOVQ	0(SP), DI
 	MOVQ	8(SP), SI
@@ -193,13 +188,13 @@ operation:
 	XORQ	AX, AX
 	JMP	save
 notstore:
-	CMPQ	AX, $0x100001	// OpExitIf
+	CMPQ	AX, $const_OpExitIf
 	JNE	notexitif
 	MOVQ	0(SP), AX
 	TESTQ	AX, AX
 	JEQ	save
 	MOVQ	8(SP), DI
-	MOVL	$SYS_exit, AX
+	MOVL	$const_sysExit, AX
 	SYSCALL
 	INT	$3
 notexitif:
@@ -209,41 +204,39 @@ notexitif:
 
 // fail: step BX failed with errno CX and raw result AX.
 fail:
-	MOVQ	BX, 16(R12)
-	MOVQ	CX, 24(R12)
-	MOVQ	AX, 32(R12)
-	MOVQ	$2, 8(R12)	// statusFailed, stored last
-	MOVQ	$127, DI
-	MOVL	$SYS_exit, AX	// exit, not exit_group: this task may be a thread of minirun
+	MOVQ	BX, childBlock_step(R12)
+	MOVQ	CX, childBlock_errno(R12)
+	MOVQ	AX, childBlock_value(R12)
+	MOVQ	$const_statusFailed, childBlock_status(R12)	// stored last
+	MOVQ	$const_failedExitStatus, DI
+	MOVL	$const_sysExit, AX	// exit, not exit_group: this task may be a thread of minirun
 	SYSCALL
 	INT	$3
 
 done:
-	MOVQ	$1, 8(R12)	// statusDone
+	MOVQ	$const_statusDone, childBlock_status(R12)
 	XORQ	DI, DI
-	MOVL	$SYS_exit, AX
+	MOVL	$const_sysExit, AX
 	SYSCALL
 	INT	$3
 
-// The worker kernel. Worker fields of the block (worker.go names them):
-// 80 counter address, 88 iterations, 96 array address, 104 lo, 112 hi,
-// 120 hold word address; results: 128 tid, 136 pid, 144 TLS value,
-// 152 TLS self, 160 sp, 168 sum, 184 phase.
+// The worker kernel, on the worker fields of the block (childBlock; the
+// offsets worker.go exports).
 work:
 	MOVQ	0x8(FS), AX	// the worker's own value, read through its TLS register
-	MOVQ	AX, 144(R12)
+	MOVQ	AX, childBlock_tlsValue(R12)
 	MOVQ	0(FS), AX	// the TCB's self pointer
-	MOVQ	AX, 152(R12)
-	MOVQ	SP, 160(R12)
-	MOVL	$SYS_gettid, AX
+	MOVQ	AX, childBlock_tlsSelf(R12)
+	MOVQ	SP, childBlock_sp(R12)
+	MOVL	$const_sysGettid, AX
 	SYSCALL
-	MOVQ	AX, 128(R12)
-	MOVL	$SYS_getpid, AX
+	MOVQ	AX, childBlock_wtid(R12)
+	MOVL	$const_sysGetpid, AX
 	SYSCALL
-	MOVQ	AX, 136(R12)
-	MOVQ	$1, 184(R12)
-	MOVQ	80(R12), DI
-	MOVQ	88(R12), CX
+	MOVQ	AX, childBlock_wpid(R12)
+	MOVQ	$const_PhaseStarted, childBlock_phase(R12)
+	MOVQ	childBlock_counter(R12), DI
+	MOVQ	childBlock_iters(R12), CX
 	TESTQ	CX, CX
 	JEQ	sum
 increment:
@@ -252,9 +245,9 @@ increment:
 	DECQ	CX
 	JNE	increment
 sum:
-	MOVQ	96(R12), SI
-	MOVQ	104(R12), CX
-	MOVQ	112(R12), DX
+	MOVQ	childBlock_array(R12), SI
+	MOVQ	childBlock_lo(R12), CX
+	MOVQ	childBlock_hi(R12), DX
 	XORQ	AX, AX
 sumloop:
 	CMPQ	CX, DX
@@ -263,12 +256,12 @@ sumloop:
 	INCQ	CX
 	JMP	sumloop
 summed:
-	MOVQ	AX, 168(R12)
-	MOVQ	$2, 184(R12)
+	MOVQ	AX, childBlock_sum(R12)
+	MOVQ	$const_PhaseWorked, childBlock_phase(R12)
 	// Hold until the parent sets the hold word, so that it can see the
 	// workers alive in /proc. FUTEX_WAIT (shared: the parent's wake is
 	// keyed on the page, whoever maps it).
-	MOVQ	120(R12), DI
+	MOVQ	childBlock_hold(R12), DI
 	TESTQ	DI, DI
 	JEQ	workdone
 hold:
@@ -278,30 +271,30 @@ hold:
 	XORQ	SI, SI		// FUTEX_WAIT
 	XORQ	DX, DX		// while the word is 0
 	XORQ	R10, R10	// no timeout
-	MOVL	$SYS_futex, AX
+	MOVL	$const_sysFutex, AX
 	SYSCALL
 	JMP	hold
 workdone:
-	MOVQ	$3, 184(R12)
+	MOVQ	$const_PhaseLeaving, childBlock_phase(R12)
 	XORQ	DI, DI
-	MOVL	$SYS_exit, AX
+	MOVL	$const_sysExit, AX
 	SYSCALL
 	INT	$3
 
 // The overflow kernel: no core dump (its address space may be minirun's),
 // then walk down the stack 256 bytes at a time, recording each depth reached,
-// until the guard page stops it with SIGSEGV. 176 holds the lowest address
-// written; 192..207 are the zero rlimit.
+// until the guard page stops it with SIGSEGV. lowest holds the lowest
+// address written; coreLimit is the zero rlimit.
 overflow:
 	XORQ	DI, DI		// this process
-	MOVQ	$4, SI		// RLIMIT_CORE
-	LEAQ	192(R12), DX	// {0, 0}
+	MOVQ	$const_rlimitCore, SI
+	LEAQ	childBlock_coreLimit(R12), DX	// {0, 0}
 	XORQ	R10, R10
-	MOVL	$SYS_prlimit64, AX
+	MOVL	$const_sysPrlimit64, AX
 	SYSCALL
-	MOVQ	$1, 184(R12)
+	MOVQ	$const_PhaseStarted, childBlock_phase(R12)
 deeper:
-	SUBQ	$256, SP
+	SUBQ	$const_overflowStride, SP
 	MOVQ	$0, 0(SP)
-	MOVQ	SP, 176(R12)
+	MOVQ	SP, childBlock_lowest(R12)
 	JMP	deeper

@@ -12,8 +12,8 @@
 // returns in R0; the kernel keeps every other register. So the child keeps
 // its state in R19..R23, which no step disturbs:
 //
-//	R19  the child block (child.go gives its layout)
-//	R20  the current step
+//	R19  the child block (childBlock in child.go)
+//	R20  the current step (step in program.go)
 //	R21  the results array
 //	R22  the current step's index
 //	R23  the resolved arguments of the current step: 48 bytes at the
@@ -30,17 +30,13 @@
 // word, so everything written before it is visible first; and a DMB ISH
 // before exit, so the report is visible before the kernel clears the TID
 // word the parent waits on.
+//
+// Offsets and numbers come from go_asm.h, as in trampoline_amd64.s:
+// childBlock_status, step_kinds, const_OpStore, const_sysExit (this
+// architecture's, from golang.org/x/sys/unix).
 
 #include "textflag.h"
-
-#define SYS_exit	93
-#define SYS_gettid	178
-#define SYS_getpid	172
-#define SYS_futex	98
-#define SYS_prlimit64	261
-#define SYS_clone	220
-#define SYS_clone3	435
-#define SYS_rt_sigprocmask	135
+#include "go_asm.h"
 
 // BLOCK_SIGNALS sets the calling thread's mask to masks[0] (all signals)
 // and saves the old one in masks[1], R20 pointing at masks; RESTORE_SIGNALS
@@ -49,26 +45,42 @@
 // (docs/design.md, rule 5), and no Go code runs there, so no LockOSThread is
 // needed.
 #define BLOCK_SIGNALS \
-	MOVD	$2, R0; \
+	MOVD	$const_sigSetmask, R0; \
 	MOVD	R20, R1; \
-	ADD	$8, R20, R2; \
-	MOVD	$8, R3; \
-	MOVD	$SYS_rt_sigprocmask, R8; \
+	ADD	$const_sigsetSize, R20, R2; \
+	MOVD	$const_sigsetSize, R3; \
+	MOVD	$const_sysRtSigprocmask, R8; \
 	SVC
 
 #define RESTORE_SIGNALS \
 	MOVD	R0, R21; \
-	MOVD	$2, R0; \
-	ADD	$8, R20, R1; \
+	MOVD	$const_sigSetmask, R0; \
+	ADD	$const_sigsetSize, R20, R1; \
 	MOVD	ZR, R2; \
-	MOVD	$8, R3; \
-	MOVD	$SYS_rt_sigprocmask, R8; \
+	MOVD	$const_sigsetSize, R3; \
+	MOVD	$const_sysRtSigprocmask, R8; \
 	SVC; \
 	MOVD	R21, R0
 
 // DMB ISH: order memory accesses within the inner shareable domain, which
 // holds every CPU that can run the parent.
 #define BARRIER	DMB	$0xb
+
+// RETURN_CLONE returns a clone's result, R0, to the parent's Go caller in
+// the results pid and errno (their frame names and offsets): the child's
+// TID and 0, or -1 and the errno. R0 in [-4095, -1] sets the carry of CMN.
+#define RETURN_CLONE(pid, errno) \
+	CMN	$const_maxErrno, R0; \
+	BCC	ok; \
+	MOVD	$-1, R1; \
+	MOVD	R1, pid(FP); \
+	NEG	R0, R0; \
+	MOVD	R0, errno(FP); \
+	RET; \
+ok: \
+	MOVD	R0, pid(FP); \
+	MOVD	ZR, errno(FP); \
+	RET
 
 // func rawClone3(args unsafe.Pointer, size uintptr, block uintptr, masks *[2]uint64) (pid uintptr, errno uintptr)
 TEXT ·rawClone3(SB),NOSPLIT,$0-48
@@ -77,21 +89,11 @@ TEXT ·rawClone3(SB),NOSPLIT,$0-48
 	MOVD	args+0(FP), R0
 	MOVD	size+8(FP), R1
 	MOVD	block+16(FP), R19	// kept by the kernel for the child; Go has no callee-saved registers to spoil
-	MOVD	$SYS_clone3, R8
+	MOVD	$const_sysClone3, R8
 	SVC
 	CBZ	R0, child
 	RESTORE_SIGNALS
-	CMN	$4095, R0	// R0 in [-4095, -1] sets the carry: an errno
-	BCC	ok3
-	MOVD	$-1, R1
-	MOVD	R1, pid+32(FP)
-	NEG	R0, R0
-	MOVD	R0, errno+40(FP)
-	RET
-ok3:
-	MOVD	R0, pid+32(FP)
-	MOVD	ZR, errno+40(FP)
-	RET
+	RETURN_CLONE(pid+32, errno+40)
 child:
 	B	childMain<>(SB)
 
@@ -108,67 +110,57 @@ TEXT ·rawClone(SB),NOSPLIT,$0-72
 	MOVD	tls+32(FP), R3
 	MOVD	ctid+24(FP), R4
 	MOVD	block+40(FP), R19
-	MOVD	$SYS_clone, R8
+	MOVD	$const_sysClone, R8
 	SVC
 	CBZ	R0, child
 	RESTORE_SIGNALS
-	CMN	$4095, R0
-	BCC	ok
-	MOVD	$-1, R1
-	MOVD	R1, pid+56(FP)
-	NEG	R0, R0
-	MOVD	R0, errno+64(FP)
-	RET
-ok:
-	MOVD	R0, pid+56(FP)
-	MOVD	ZR, errno+64(FP)
-	RET
+	RETURN_CLONE(pid+56, errno+64)
 child:
 	B	childMain<>(SB)
 
 // childMain runs in the child on its own stack with R19 = the child block.
 TEXT childMain<>(SB),NOSPLIT|NOFRAME,$0
 	MOVD	ZR, g		// Go's g register (R28): this task has none
-	SUB	$64, RSP	// room for the resolved arguments; keeps RSP 16-aligned
+	SUB	$const_argsRoom, RSP	// room for the resolved arguments; keeps RSP 16-aligned
 	MOVD	RSP, R23
-	MOVD	0(R19), R0	// mode
-	CMP	$1, R0
+	MOVD	childBlock_mode(R19), R0
+	CMP	$const_modeWork, R0
 	BEQ	work
-	CMP	$2, R0
+	CMP	$const_modeOverflow, R0
 	BEQ	overflow
 
 	// The program interpreter.
 	MOVD	ZR, R22
-	MOVD	48(R19), R20
-	MOVD	64(R19), R21
+	MOVD	childBlock_steps(R19), R20
+	MOVD	childBlock_results(R19), R21
 next:
-	MOVD	56(R19), R0	// nsteps
+	MOVD	childBlock_nsteps(R19), R0
 	CMP	R0, R22
 	BHS	done		// index >= nsteps, unsigned
 	// Resolve the six arguments into 0..40(R23).
 	MOVD	ZR, R3		// argument index
-	MOVD	56(R20), R2	// kinds, 2 bits an argument
-	ADD	$8, R20, R4	// &args[0]
+	MOVD	step_kinds(R20), R2	// 2 bits an argument
+	ADD	$step_args, R20, R4	// &args[0]
 arg:
 	MOVD	(R4)(R3<<3), R0
-	AND	$3, R2, R1
-	CMP	$1, R1
+	AND	$const_kindMask, R2, R1
+	CMP	$const_argSlot, R1
 	BNE	notslot
 	MOVD	(R21)(R0<<3), R0	// a saved result
 	B	store
 notslot:
-	CMP	$2, R1
+	CMP	$const_argInt32, R1
 	BNE	store
 	MOVW	(R0), R0	// an int32 in memory, sign-extended (LDRSW)
 store:
 	MOVD	R0, (R23)(R3<<3)
-	LSR	$2, R2, R2
+	LSR	$const_kindBits, R2, R2
 	ADD	$1, R3, R3
-	CMP	$6, R3
+	CMP	$const_stepArgs, R3
 	BLT	arg
 
-	MOVD	0(R20), R8	// syscall number or operation
-	CMP	$0x100000, R8
+	MOVD	step_nr(R20), R8	// syscall number or operation
+	CMP	$const_firstOperation, R8
 	BHS	operation
 	MOVD	0(R23), R0
 	MOVD	8(R23), R1
@@ -179,37 +171,37 @@ store:
 	SVC
 	// A step that forks (clone without CLONE_VM) continues here in both
 	// tasks, the new one with R0 = 0 and a copy of this stack.
-	CMN	$4095, R0
+	CMN	$const_maxErrno, R0
 	BCC	success
 	NEG	R0, R1		// errno
-	CMP	$192, R1
+	CMP	$const_tolerableErrnos, R1
 	BHS	fail
 	LSR	$6, R1, R2
-	ADD	$64, R20, R4	// &tolerate[0]
+	ADD	$step_tolerate, R20, R4	// &tolerate[0]
 	MOVD	(R4)(R2<<3), R4	// tolerate[errno/64]
 	LSR	R1, R4, R4	// by errno%64 (the shift count is taken mod 64)
 	TBZ	$0, R4, fail
 	B	save		// tolerated: the saved result is -errno
 success:
-	MOVD	96(R20), R1
-	TBZ	$0, R1, save	// no expected result
-	MOVD	104(R20), R1
+	MOVD	step_flags(R20), R1
+	TBZ	$0, R1, save	// no expected result (flagExpect is bit 0)
+	MOVD	step_expect(R20), R1
 	CMP	R1, R0
 	BEQ	save
 	MOVD	ZR, R1		// errno 0: an unexpected result
 	B	fail
 save:
-	MOVD	88(R20), R2
+	MOVD	step_save(R20), R2
 	CMP	$0, R2
 	BLT	advance
 	MOVD	R0, (R21)(R2<<3)
 advance:
 	ADD	$1, R22, R22
-	ADD	$128, R20, R20
+	ADD	$step__size, R20, R20
 	B	next
 
 operation:
-	CMP	$0x100000, R8	// OpStore
+	CMP	$const_OpStore, R8
 	BNE	notstore
 	MOVD	0(R23), R1
 	MOVD	8(R23), R2
@@ -217,13 +209,13 @@ operation:
 	MOVD	ZR, R0
 	B	save
 notstore:
-	MOVD	$0x100001, R1	// OpExitIf
+	MOVD	$const_OpExitIf, R1
 	CMP	R1, R8
 	BNE	notexitif
 	MOVD	0(R23), R0
 	CBZ	R0, save	// the saved result is 0
 	MOVD	8(R23), R0
-	MOVD	$SYS_exit, R8
+	MOVD	$const_sysExit, R8
 	SVC
 	BRK
 notexitif:
@@ -233,51 +225,49 @@ notexitif:
 
 // fail: step R22 failed with errno R1 and raw result R0.
 fail:
-	MOVD	R22, 16(R19)
-	MOVD	R1, 24(R19)
-	MOVD	R0, 32(R19)
+	MOVD	R22, childBlock_step(R19)
+	MOVD	R1, childBlock_errno(R19)
+	MOVD	R0, childBlock_value(R19)
 	BARRIER			// step, errno, value before status
-	MOVD	$2, R0
-	MOVD	R0, 8(R19)	// statusFailed, stored last
+	MOVD	$const_statusFailed, R0
+	MOVD	R0, childBlock_status(R19)	// stored last
 	BARRIER			// the report before the kernel clears the TID word
-	MOVD	$127, R0
-	MOVD	$SYS_exit, R8	// exit, not exit_group: this task may be a thread of minirun
+	MOVD	$const_failedExitStatus, R0
+	MOVD	$const_sysExit, R8	// exit, not exit_group: this task may be a thread of minirun
 	SVC
 	BRK
 
 done:
 	BARRIER			// every OpStore before status
-	MOVD	$1, R0
-	MOVD	R0, 8(R19)	// statusDone
+	MOVD	$const_statusDone, R0
+	MOVD	R0, childBlock_status(R19)
 	BARRIER
 	MOVD	ZR, R0
-	MOVD	$SYS_exit, R8
+	MOVD	$const_sysExit, R8
 	SVC
 	BRK
 
-// The worker kernel. Worker fields of the block (worker.go names them):
-// 80 counter address, 88 iterations, 96 array address, 104 lo, 112 hi,
-// 120 hold word address; results: 128 tid, 136 pid, 144 TLS value,
-// 152 TLS self, 160 sp, 168 sum, 184 phase.
+// The worker kernel, on the worker fields of the block (childBlock; the
+// offsets worker.go exports).
 work:
 	MRS	TPIDR_EL0, R1	// the thread pointer CLONE_SETTLS gave this task
 	MOVD	8(R1), R0	// the worker's own value, read through its TLS register
-	MOVD	R0, 144(R19)
+	MOVD	R0, childBlock_tlsValue(R19)
 	MOVD	0(R1), R0	// the TCB's self pointer
-	MOVD	R0, 152(R19)
+	MOVD	R0, childBlock_tlsSelf(R19)
 	MOVD	RSP, R0
-	MOVD	R0, 160(R19)
-	MOVD	$SYS_gettid, R8
+	MOVD	R0, childBlock_sp(R19)
+	MOVD	$const_sysGettid, R8
 	SVC
-	MOVD	R0, 128(R19)
-	MOVD	$SYS_getpid, R8
+	MOVD	R0, childBlock_wtid(R19)
+	MOVD	$const_sysGetpid, R8
 	SVC
-	MOVD	R0, 136(R19)
-	BARRIER			// identity before phase 1
-	MOVD	$1, R0
-	MOVD	R0, 184(R19)
-	MOVD	80(R19), R1
-	MOVD	88(R19), R2
+	MOVD	R0, childBlock_wpid(R19)
+	BARRIER			// identity before the first phase
+	MOVD	$const_PhaseStarted, R0
+	MOVD	R0, childBlock_phase(R19)
+	MOVD	childBlock_counter(R19), R1
+	MOVD	childBlock_iters(R19), R2
 	CBZ	R2, sum
 increment:
 	// An atomic increment that every ARMv8.0 core has: load-acquire
@@ -290,9 +280,9 @@ increment:
 	SUBS	$1, R2, R2
 	BNE	increment
 sum:
-	MOVD	96(R19), R1
-	MOVD	104(R19), R2
-	MOVD	112(R19), R3
+	MOVD	childBlock_array(R19), R1
+	MOVD	childBlock_lo(R19), R2
+	MOVD	childBlock_hi(R19), R3
 	MOVD	ZR, R0
 sumloop:
 	CMP	R3, R2
@@ -302,14 +292,14 @@ sumloop:
 	ADD	$1, R2, R2
 	B	sumloop
 summed:
-	MOVD	R0, 168(R19)
-	BARRIER			// sum before phase 2
-	MOVD	$2, R0
-	MOVD	R0, 184(R19)
+	MOVD	R0, childBlock_sum(R19)
+	BARRIER			// sum before the phase says it is there
+	MOVD	$const_PhaseWorked, R0
+	MOVD	R0, childBlock_phase(R19)
 	// Hold until the parent sets the hold word, so that it can see the
 	// workers alive in /proc. FUTEX_WAIT (shared: the parent's wake is
 	// keyed on the page, whoever maps it).
-	MOVD	120(R19), R9
+	MOVD	childBlock_hold(R19), R9
 	CBZ	R9, workdone
 hold:
 	LDARW	(R9), R1	// load-acquire: what the parent wrote before releasing is seen after
@@ -318,36 +308,36 @@ hold:
 	MOVD	ZR, R1		// FUTEX_WAIT
 	MOVD	ZR, R2		// while the word is 0
 	MOVD	ZR, R3		// no timeout
-	MOVD	$SYS_futex, R8
+	MOVD	$const_sysFutex, R8
 	SVC
 	B	hold
 workdone:
 	BARRIER
-	MOVD	$3, R0
-	MOVD	R0, 184(R19)
-	BARRIER			// phase 3 before the kernel clears the TID word
+	MOVD	$const_PhaseLeaving, R0
+	MOVD	R0, childBlock_phase(R19)
+	BARRIER			// the last phase before the kernel clears the TID word
 	MOVD	ZR, R0
-	MOVD	$SYS_exit, R8
+	MOVD	$const_sysExit, R8
 	SVC
 	BRK
 
 // The overflow kernel: no core dump (its address space may be minirun's),
 // then walk down the stack 256 bytes at a time, recording each depth reached,
-// until the guard page stops it with SIGSEGV. 176 holds the lowest address
-// written; 192..207 are the zero rlimit.
+// until the guard page stops it with SIGSEGV. lowest holds the lowest
+// address written; coreLimit is the zero rlimit.
 overflow:
 	MOVD	ZR, R0		// this process
-	MOVD	$4, R1		// RLIMIT_CORE
-	ADD	$192, R19, R2	// {0, 0}
+	MOVD	$const_rlimitCore, R1
+	ADD	$childBlock_coreLimit, R19, R2	// {0, 0}
 	MOVD	ZR, R3
-	MOVD	$SYS_prlimit64, R8
+	MOVD	$const_sysPrlimit64, R8
 	SVC
 	BARRIER
-	MOVD	$1, R0
-	MOVD	R0, 184(R19)
+	MOVD	$const_PhaseStarted, R0
+	MOVD	R0, childBlock_phase(R19)
 deeper:
-	SUB	$256, RSP	// 256 keeps RSP 16-aligned
+	SUB	$const_overflowStride, RSP	// a multiple of 16 keeps RSP aligned
 	MOVD	ZR, 0(RSP)
 	MOVD	RSP, R0
-	MOVD	R0, 176(R19)
+	MOVD	R0, childBlock_lowest(R19)
 	B	deeper

@@ -1,7 +1,6 @@
 package container
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/minirun/minirun/internal/procfs"
 	"github.com/minirun/minirun/specs"
 )
 
@@ -134,14 +134,8 @@ func gatherFacts() *facts {
 	if f.Cwd, err = os.Getwd(); err != nil {
 		note("getwd", err)
 	}
-	if data, err := os.ReadFile("/proc/self/status"); err != nil {
+	if f.Status, err = procfs.ReadStatus("/proc/self/status"); err != nil {
 		note("status", err)
-	} else {
-		for _, l := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok {
-				f.Status[k] = strings.Join(strings.Fields(v), " ")
-			}
-		}
 	}
 	for _, name := range specs.Rlimits() {
 		res, _ := specs.RlimitByName(name)
@@ -195,55 +189,18 @@ func idMap(file string) string {
 	return strings.Join(lines, "\n")
 }
 
-// readMountinfo parses a mountinfo file:
-// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+// readMountinfo reads a mountinfo file into the facts' form.
 func readMountinfo(file string) ([]mountEntry, error) {
-	fh, err := os.Open(file)
+	ms, err := procfs.ReadMountinfo(file)
 	if err != nil {
 		return nil, err
 	}
-	defer fh.Close()
-	var ms []mountEntry
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, fl := range fields {
-			if fl == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 6 || sep+3 >= len(fields) {
-			return nil, fmt.Errorf("bad line %q", sc.Text())
-		}
-		ms = append(ms, mountEntry{
-			Root: unescapeMount(fields[3]), Point: unescapeMount(fields[4]),
-			Opts: strings.Split(fields[5], ","), Optional: fields[6:sep],
-			FSType: fields[sep+1], Source: fields[sep+2], Super: strings.Split(fields[sep+3], ","),
-		})
+	es := make([]mountEntry, len(ms))
+	for i, m := range ms {
+		es[i] = mountEntry{Root: m.Root, Point: m.Point, FSType: m.FSType, Source: m.Source,
+			Opts: m.Options, Super: m.Super, Optional: m.Optional}
 	}
-	return ms, sc.Err()
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
-				b.WriteByte(c)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return es, nil
 }
 
 func statProbe(p string) probe {

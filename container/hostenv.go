@@ -1,13 +1,13 @@
 package container
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/minirun/minirun/childprog"
+	"github.com/minirun/minirun/internal/procfs"
 	"github.com/minirun/minirun/specs"
 )
 
@@ -24,6 +24,7 @@ func HostEnv(b *specs.Bundle) childprog.CompileEnv {
 			st, err := os.Stat(p)
 			return err == nil && st.IsDir()
 		},
+		ImageEntry:  imageEntry(b.RootFS),
 		LastCap:     lastCap(),
 		Rootless:    os.Geteuid() != 0,
 		ParentCheck: true,
@@ -37,6 +38,28 @@ func HostEnv(b *specs.Bundle) childprog.CompileEnv {
 		}
 	}
 	return env
+}
+
+// imageEntry reads the rootfs for the compiler's resolveInImage: rel's
+// directories are no symlinks (the walk resolved them), so a plain lstat
+// of the joined path sees what RESOLVE_IN_ROOT would. Anything that cannot
+// be read counts as missing; the child's own steps then say what is wrong.
+func imageEntry(rootfs string) childprog.ImageEntry {
+	return func(rel string) (string, bool, bool) {
+		p := filepath.Join(rootfs, rel)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return "", false, false
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			return "", false, true
+		}
+		link, err := os.Readlink(p)
+		if err != nil {
+			return "", false, false
+		}
+		return link, true, true
+	}
 }
 
 // lastCap reads the highest capability number the kernel knows.
@@ -55,40 +78,25 @@ func lastCap() int {
 // cgroupLayout reads /proc/self/mountinfo for the cgroup mounts below
 // /sys/fs/cgroup: unified is true when /sys/fs/cgroup itself is cgroup2.
 func cgroupLayout() (unified bool, hierarchies []childprog.CgroupHierarchy) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := procfs.ReadMountinfo("/proc/self/mountinfo")
 	if err != nil {
 		return false, nil
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
-		fields := strings.Fields(sc.Text())
-		sep := -1
-		for i, f := range fields {
-			if f == "-" {
-				sep = i
-				break
-			}
-		}
-		if sep < 0 || sep+3 >= len(fields) || len(fields) < 5 {
+	for _, m := range mounts {
+		if m.FSType != "cgroup" && m.FSType != "cgroup2" {
 			continue
 		}
-		mnt, fstype, superOpts := fields[4], fields[sep+1], fields[sep+3]
-		if fstype != "cgroup" && fstype != "cgroup2" {
-			continue
-		}
-		if mnt == "/sys/fs/cgroup" && fstype == "cgroup2" {
+		if m.Point == "/sys/fs/cgroup" && m.FSType == "cgroup2" {
 			return true, nil
 		}
-		rel, err := filepath.Rel("/sys/fs/cgroup", mnt)
+		rel, err := filepath.Rel("/sys/fs/cgroup", m.Point)
 		if err != nil || strings.HasPrefix(rel, "..") || strings.Contains(rel, "/") {
 			continue
 		}
-		h := childprog.CgroupHierarchy{Dir: rel, FSType: fstype}
-		if fstype == "cgroup" {
+		h := childprog.CgroupHierarchy{Dir: rel, FSType: m.FSType}
+		if m.FSType == "cgroup" {
 			var keep []string
-			for _, o := range strings.Split(superOpts, ",") {
+			for _, o := range m.Super {
 				if o == "rw" || o == "ro" {
 					continue
 				}

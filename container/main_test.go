@@ -18,6 +18,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/minirun/minirun/internal/procfs"
 	"github.com/minirun/minirun/internal/testbin"
 	"github.com/minirun/minirun/specs"
 )
@@ -453,15 +454,13 @@ func childrenOf(ppid int) []string {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid …; comm may hold spaces and parentheses.
-		s := string(data)
-		rest := s[strings.LastIndexByte(s, ')')+1:]
-		f := strings.Fields(rest)
-		if len(f) < 2 {
+		// pid (comm) state ppid …
+		comm, f, err := procfs.ParseStat(string(data))
+		if err != nil || len(f) < 2 {
 			continue
 		}
 		if p, _ := strconv.Atoi(f[1]); p == ppid {
-			kids = append(kids, fmt.Sprintf("%d %s (state %s)", pid, s[strings.IndexByte(s, '(')+1:strings.LastIndexByte(s, ')')], f[0]))
+			kids = append(kids, fmt.Sprintf("%d %s (state %s)", pid, comm, f[0]))
 		}
 	}
 	return kids

@@ -86,7 +86,8 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 		return undo(err)
 	}
 	r.Ready, r.Started = true, true
-	if err := record(c, r, p.pid); err != nil {
+	r.Pid, r.PidStart = p.pid, p.start
+	if err := c.Save(r); err != nil {
 		unix.Kill(p.pid, unix.SIGKILL)
 		<-p.exited
 		return undo(err)
@@ -178,6 +179,7 @@ func attach(pid int, console *os.File, sigs chan os.Signal) (int, error) {
 // process is a started container process.
 type process struct {
 	pid     int
+	start   uint64 // its start time, read before it can be reaped
 	exited  chan unix.WaitStatus
 	console *os.File // the pty master, for process.terminal
 }
@@ -217,6 +219,12 @@ func start(plan *childprog.Plan, work parentWork, sigs <-chan os.Signal) (*proce
 		return nil, err
 	}
 	p := &process{pid: pid, exited: make(chan unix.WaitStatus, 1), console: s.console}
+	// minirun's child: until it is reaped its stat is there to read,
+	// even if it has exited already.
+	if p.start, err = statedir.StartTime(pid); err != nil {
+		s.fail(nil)
+		return nil, fmt.Errorf("the container's process %d: %w", pid, err)
+	}
 	go p.wait()
 	return p, nil
 }

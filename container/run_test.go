@@ -13,6 +13,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/minirun/minirun/internal/procfs"
 	"github.com/minirun/minirun/namespaces"
 	"github.com/minirun/minirun/specs"
 )
@@ -603,15 +604,9 @@ func TestRunRootless(t *testing.T) {
 	run := startBinary(t, wrap, "run", tb.config())
 	f := parseFacts(t, run.line(t))
 	pid := run.containerPID(t)
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	host, err := procfs.ReadStatus(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
-	}
-	host := map[string]string{}
-	for _, l := range strings.Split(string(status), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok {
-			host[k] = strings.Join(strings.Fields(v), " ")
-		}
 	}
 	if code := run.wait(t); code != 0 {
 		t.Errorf("minirun: got exit status %d, want 0; stderr %q", code, run.errors())
@@ -649,18 +644,13 @@ func TestRunRootless(t *testing.T) {
 func hasCap(t *testing.T, name string) bool {
 	t.Helper()
 	n, _ := specs.CapabilityByName(name)
-	data, err := os.ReadFile("/proc/self/status")
+	st, err := procfs.ReadStatus("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
-			var set uint64
-			fmt.Sscanf(strings.TrimSpace(v), "%x", &set)
-			return set&(1<<n) != 0
-		}
-	}
-	return false
+	var set uint64
+	fmt.Sscanf(st["CapEff"], "%x", &set)
+	return set&(1<<n) != 0
 }
 
 // TestRunFailures starts containers that cannot start: each must fail with
@@ -985,34 +975,26 @@ func TestRunDiesWithMinirun(t *testing.T) {
 
 // stillAlive reports whether pid lives on with no SIGKILL pending.
 func stillAlive(pid int) (bool, string) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procfs.ReadStatus(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return false, ""
 	}
-	var state string
+	state := st["State"]
 	var pending uint64
 	// Between taking SIGKILL off the pending set and setting PF_EXITING a
 	// dying task shows neither; stat's flags field is read last to narrow
 	// that window to nothing a test can hit in practice.
-	for _, l := range strings.Split(string(data), "\n") {
-		k, v, _ := strings.Cut(l, ":")
-		v = strings.TrimSpace(v)
-		switch k {
-		case "State":
-			state = v
-		case "ShdPnd", "SigPnd":
-			var p uint64
-			fmt.Sscanf(v, "%x", &p)
-			pending |= p
-		}
+	for _, k := range []string{"ShdPnd", "SigPnd"} {
+		var p uint64
+		fmt.Sscanf(st[k], "%x", &p)
+		pending |= p
 	}
 	if strings.HasPrefix(state, "Z") || strings.HasPrefix(state, "X") || pending&(1<<(unix.SIGKILL-1)) != 0 {
 		return false, ""
 	}
 	const pfExiting = 0x4
 	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		s := string(stat)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		_, f, _ := procfs.ParseStat(string(stat))
 		// state ppid pgrp session tty_nr tpgid flags …
 		var flags uint64
 		if len(f) > 6 {
@@ -1114,7 +1096,7 @@ func TestRunSymlinkDestinations(t *testing.T) {
 	host := tempDir(t) // stands for a host folder an image might aim at
 	tb := helperBundle(t, specs.GenerateOptions{}, "ls:"+host)
 	// The image has the folder the links name (as Debian's /var/run → /run
-	// has /run); minirun, unlike runc, does not create a missing target.
+	// has /run); TestRunDanglingSymlinkDestinations has it missing.
 	tb.mkdirs(t, host)
 	if err := os.Symlink(host, filepath.Join(tb.Rootfs, "abs")); err != nil {
 		t.Fatal(err)

@@ -76,8 +76,8 @@ type parentWork struct {
 }
 
 // newSetup opens what the child will need before it is cloned: the notify
-// and sync pipes and the namespace files it joins, each fd number stored
-// in the arena word the plan reserved for it.
+// and sync pipes, the namespace files it joins and the idmapped trees it
+// mounts, each fd number stored in the arena word the plan reserved for it.
 func newSetup(plan *childprog.Plan, work parentWork) (*setup, error) {
 	s := &setup{plan: plan, work: work, released: make(chan struct{})}
 	if plan.NotifyFD != 0 {
@@ -131,6 +131,12 @@ func newSetup(plan *childprog.Plan, work parentWork) (*setup, error) {
 		s.files = append(s.files, f)
 		plan.Arena.Store32(plan.JoinFDs[i], uint32(f.Fd()))
 	}
+	trees, err := idmappedTrees(plan)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	s.files = append(s.files, trees...)
 	return s, nil
 }
 

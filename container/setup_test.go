@@ -4,13 +4,13 @@ import (
 	"errors"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/childprog"
+	"github.com/minirun/minirun/internal/procfs"
 	"github.com/minirun/minirun/specs"
 )
 
@@ -62,6 +62,6 @@ func zombie(pid int) bool {
 	if err != nil {
 		return true
 	}
-	_, rest, _ := strings.Cut(string(data), ") ")
-	return strings.HasPrefix(rest, "Z")
+	_, f, err := procfs.ParseStat(string(data))
+	return err == nil && f[0] == "Z"
 }

@@ -27,6 +27,12 @@ type Info struct {
 	Flag clonecore.Flags
 	// ProcName is its file in /proc/PID/ns: "pid", "net", "mnt", …
 	ProcName string
+	// ForChildren is, for the two kinds a task enters only through its
+	// children (pid, time), the /proc/PID/ns file of the one its next
+	// children will be in: "pid_for_children", "time_for_children".
+	ForChildren string
+	// Name is how reports name it: "PID", "network", "mount", …
+	Name string
 	// JoinOrder is its place among the setns calls that join existing
 	// namespaces: lower joins first (see Plan).
 	JoinOrder int
@@ -45,14 +51,14 @@ func (i Info) ProcPath(pid int) string {
 // table is every namespace Linux has, in the order joins happen (Plan
 // explains the order); JoinOrder is the index.
 var table = []Info{
-	{Type: rspec.UserNamespace, Flag: clonecore.NEWUSER, ProcName: "user"},
-	{Type: rspec.IPCNamespace, Flag: clonecore.NEWIPC, ProcName: "ipc"},
-	{Type: rspec.UTSNamespace, Flag: clonecore.NEWUTS, ProcName: "uts"},
-	{Type: rspec.NetworkNamespace, Flag: clonecore.NEWNET, ProcName: "net"},
-	{Type: rspec.PIDNamespace, Flag: clonecore.NEWPID, ProcName: "pid"},
-	{Type: rspec.TimeNamespace, Flag: clonecore.NEWTIME, ProcName: "time"},
-	{Type: rspec.CgroupNamespace, Flag: clonecore.NEWCGROUP, ProcName: "cgroup"},
-	{Type: rspec.MountNamespace, Flag: clonecore.NEWNS, ProcName: "mnt"},
+	{Type: rspec.UserNamespace, Flag: clonecore.NEWUSER, ProcName: "user", Name: "user"},
+	{Type: rspec.IPCNamespace, Flag: clonecore.NEWIPC, ProcName: "ipc", Name: "IPC"},
+	{Type: rspec.UTSNamespace, Flag: clonecore.NEWUTS, ProcName: "uts", Name: "UTS"},
+	{Type: rspec.NetworkNamespace, Flag: clonecore.NEWNET, ProcName: "net", Name: "network"},
+	{Type: rspec.PIDNamespace, Flag: clonecore.NEWPID, ProcName: "pid", ForChildren: "pid_for_children", Name: "PID"},
+	{Type: rspec.TimeNamespace, Flag: clonecore.NEWTIME, ProcName: "time", ForChildren: "time_for_children", Name: "time"},
+	{Type: rspec.CgroupNamespace, Flag: clonecore.NEWCGROUP, ProcName: "cgroup", Name: "cgroup"},
+	{Type: rspec.MountNamespace, Flag: clonecore.NEWNS, ProcName: "mnt", Name: "mount"},
 }
 
 func init() {

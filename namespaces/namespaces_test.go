@@ -13,20 +13,22 @@ import (
 
 func TestTable(t *testing.T) {
 	tests := []struct {
-		typ   rspec.LinuxNamespaceType
-		flag  clonecore.Flags
-		unix  uintptr
-		proc  string
-		order int
+		typ         rspec.LinuxNamespaceType
+		flag        clonecore.Flags
+		unix        uintptr
+		proc        string
+		order       int
+		forChildren string
+		name        string
 	}{
-		{rspec.UserNamespace, clonecore.NEWUSER, unix.CLONE_NEWUSER, "user", 0},
-		{rspec.IPCNamespace, clonecore.NEWIPC, unix.CLONE_NEWIPC, "ipc", 1},
-		{rspec.UTSNamespace, clonecore.NEWUTS, unix.CLONE_NEWUTS, "uts", 2},
-		{rspec.NetworkNamespace, clonecore.NEWNET, unix.CLONE_NEWNET, "net", 3},
-		{rspec.PIDNamespace, clonecore.NEWPID, unix.CLONE_NEWPID, "pid", 4},
-		{rspec.TimeNamespace, clonecore.NEWTIME, unix.CLONE_NEWTIME, "time", 5},
-		{rspec.CgroupNamespace, clonecore.NEWCGROUP, unix.CLONE_NEWCGROUP, "cgroup", 6},
-		{rspec.MountNamespace, clonecore.NEWNS, unix.CLONE_NEWNS, "mnt", 7},
+		{rspec.UserNamespace, clonecore.NEWUSER, unix.CLONE_NEWUSER, "user", 0, "", "user"},
+		{rspec.IPCNamespace, clonecore.NEWIPC, unix.CLONE_NEWIPC, "ipc", 1, "", "IPC"},
+		{rspec.UTSNamespace, clonecore.NEWUTS, unix.CLONE_NEWUTS, "uts", 2, "", "UTS"},
+		{rspec.NetworkNamespace, clonecore.NEWNET, unix.CLONE_NEWNET, "net", 3, "", "network"},
+		{rspec.PIDNamespace, clonecore.NEWPID, unix.CLONE_NEWPID, "pid", 4, "pid_for_children", "PID"},
+		{rspec.TimeNamespace, clonecore.NEWTIME, unix.CLONE_NEWTIME, "time", 5, "time_for_children", "time"},
+		{rspec.CgroupNamespace, clonecore.NEWCGROUP, unix.CLONE_NEWCGROUP, "cgroup", 6, "", "cgroup"},
+		{rspec.MountNamespace, clonecore.NEWNS, unix.CLONE_NEWNS, "mnt", 7, "", "mount"},
 	}
 	if got, want := len(All()), len(tests); got != want {
 		t.Fatalf("len(All()) = %d, want %d", got, want)
@@ -34,7 +36,7 @@ func TestTable(t *testing.T) {
 	var union clonecore.Flags
 	for i, tt := range tests {
 		t.Run(string(tt.typ), func(t *testing.T) {
-			want := Info{Type: tt.typ, Flag: tt.flag, ProcName: tt.proc, JoinOrder: tt.order}
+			want := Info{Type: tt.typ, Flag: tt.flag, ProcName: tt.proc, JoinOrder: tt.order, ForChildren: tt.forChildren, Name: tt.name}
 			if got := All()[i]; got != want {
 				t.Errorf("All()[%d] = %+v, want %+v", i, got, want)
 			}
@@ -60,6 +62,11 @@ func TestTable(t *testing.T) {
 			// are readable links for the caller's own process.
 			if _, err := os.Readlink(want.ProcPath(0)); err != nil {
 				t.Errorf("the kernel has no %s: %v", want.ProcPath(0), err)
+			}
+			if tt.forChildren != "" {
+				if _, err := os.Readlink("/proc/self/ns/" + tt.forChildren); err != nil {
+					t.Errorf("the kernel has no /proc/self/ns/%s: %v", tt.forChildren, err)
+				}
 			}
 		})
 		union |= tt.flag

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/namespaces"
 	"golang.org/x/sys/unix"
 )
 
@@ -409,10 +410,11 @@ var inoOffset = unsafe.Offsetof(unix.Statx_t{}.Ino)
 func (p *prober) measureNamespaces(lv *live) {
 	r := p.report
 	ino := func(n string) uint64 { return p.arena.Load64(p.nsBuf[n] + inoOffset) }
-	for _, n := range nsNames {
+	for _, info := range namespaces.All() {
+		n := info.ProcName
 		ns := Namespace{Name: n, Child: ino(n), Proc: lv.ns[n], Minirun: p.ownNS[n]}
 		ns.Same = ns.Child == ns.Minirun
-		if fc, ok := forChildren[n]; ok {
+		if fc := info.ForChildren; fc != "" {
 			ns.ChildForChildren, ns.MinirunForChildren = ino(fc), p.ownNS[fc]
 		}
 		r.Namespaces = append(r.Namespaces, ns)

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/namespaces"
 	"golang.org/x/sys/unix"
 )
 
@@ -227,9 +228,21 @@ func (p *prober) prepare() error {
 	return nil
 }
 
-// nsLinks are the ns links read: each namespace, and the two for_children.
+// nsLinks are the /proc/<tid>/ns links read: each namespace of the
+// namespaces table, in its order, and the for_children twins of pid and
+// time, which are not namespaces a task is in but the ones its next
+// children will be in. They differ from the task's own after unshare,
+// setns, or a clone that creates the namespace for a task that does not
+// enter it (CLONE_NEWTIME with CLONE_VM).
 func nsLinks() []string {
-	return append(append([]string{}, nsNames...), "pid_for_children", "time_for_children")
+	var links, twins []string
+	for _, n := range namespaces.All() {
+		links = append(links, n.ProcName)
+		if n.ForChildren != "" {
+			twins = append(twins, n.ForChildren)
+		}
+	}
+	return append(links, twins...)
 }
 
 // sigaction reads minirun's disposition of sig, raw.
@@ -462,7 +475,7 @@ wait:
 func watchExit(t *clonecore.Task) func() {
 	flags := 0
 	if t.Flags&clonecore.THREAD != 0 {
-		flags = pidfdThread
+		flags = unix.PIDFD_THREAD // a pidfd for this one thread
 	}
 	fd, err := unix.PidfdOpen(t.TID, flags)
 	if errors.Is(err, unix.ESRCH) {
@@ -490,9 +503,6 @@ func watchExit(t *clonecore.Task) func() {
 		}
 	}
 }
-
-// pidfdThread is pidfd_open's PIDFD_THREAD (O_EXCL): a pidfd for one thread.
-const pidfdThread = unix.O_EXCL
 
 // cleanup removes what prepare made. The arena is freed only once no child
 // can touch it.

@@ -1,23 +1,14 @@
 package probe
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/minirun/minirun/internal/procfs"
 )
-
-// nsNames are the namespace links of /proc/<tid>/ns, in the order reports
-// list them. pid_for_children and time_for_children are not namespaces a task
-// is in but the ones its next children will be in; they are read too.
-var nsNames = []string{"mnt", "pid", "net", "uts", "ipc", "user", "cgroup", "time"}
-
-// forChildren are the links whose "_for_children" twin differs from the
-// namespace a task is in after unshare, setns, or a clone that creates the
-// namespace for a task that does not enter it (CLONE_NEWTIME with CLONE_VM).
-var forChildren = map[string]string{"pid": "pid_for_children", "time": "time_for_children"}
 
 // nsInode returns the inode of a namespace link such as /proc/123/ns/net.
 func nsInode(path string) (uint64, error) {
@@ -89,17 +80,11 @@ func readSyscall(tid int) (procSyscall, error) {
 	return parseSyscall(string(b))
 }
 
-// parseStatState returns the state letter of a /proc/<tid>/stat line. The
-// command name is in parentheses and may hold spaces and parentheses, so the
-// state is the first field after the last ')'.
+// parseStatState returns the state letter of a /proc/<tid>/stat line.
 func parseStatState(text string) (string, error) {
-	i := strings.LastIndexByte(text, ')')
-	if i < 0 {
-		return "", fmt.Errorf("stat %q: no command name", strings.TrimSpace(text))
-	}
-	f := strings.Fields(text[i+1:])
-	if len(f) == 0 {
-		return "", fmt.Errorf("stat %q: no state after the command name", strings.TrimSpace(text))
+	_, f, err := procfs.ParseStat(text)
+	if err != nil {
+		return "", err
 	}
 	return f[0], nil
 }
@@ -118,20 +103,7 @@ func stateName(s string) string {
 }
 
 // readStatus reads the "Key:\tvalue" lines of a /proc status file.
-func readStatus(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]string{}
-	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		k, v, ok := bytes.Cut(line, []byte{':'})
-		if ok {
-			m[string(k)] = strings.TrimSpace(string(v))
-		}
-	}
-	return m, nil
-}
+func readStatus(path string) (map[string]string, error) { return procfs.ReadStatus(path) }
 
 // ownUmask reads minirun's umask without changing it: umask(2) can only set
 // it, and setting it even for a moment races with every other thread.

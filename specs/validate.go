@@ -148,10 +148,44 @@ func (c *checker) spec(s *rspec.Spec) {
 	}
 	for i, m := range s.Mounts {
 		c.mount(fmt.Sprintf("mounts[%d]", i), m)
+		c.idmapped(fmt.Sprintf("mounts[%d]", i), m, ns)
+	}
+	if !namespaces.Has(ns, rspec.MountNamespace) {
+		c.noMountNamespace(s)
 	}
 	c.hooks(s.Hooks)
 	if s.Linux != nil {
 		c.linux(s)
+	}
+}
+
+// noMountNamespace refuses what only a mount namespace of the container's
+// own can hold. Without one the process shares the host's mounts (its root
+// is root.path by chroot, docs/design.md "The container's filesystem"), so
+// each of these would mount, or make device nodes, in the host's tree.
+func (c *checker) noMountNamespace(s *rspec.Spec) {
+	const why = "needs a mount namespace in linux.namespaces; without one it would "
+	if len(s.Mounts) > 0 {
+		c.add("mounts", why+"mount in the host's mount namespace")
+	}
+	if s.Root != nil && s.Root.Readonly {
+		c.add("root.readonly", why+"make the host's mount of root.path read-only")
+	}
+	l := s.Linux
+	if l == nil {
+		return
+	}
+	if len(l.MaskedPaths) > 0 {
+		c.add("linux.maskedPaths", why+"mount over the host's paths")
+	}
+	if len(l.ReadonlyPaths) > 0 {
+		c.add("linux.readonlyPaths", why+"make the host's paths read-only")
+	}
+	if l.RootfsPropagation != "" {
+		c.add("linux.rootfsPropagation", why+"change the propagation of the host's mounts")
+	}
+	if len(l.Devices) > 0 {
+		c.add("linux.devices", why+"make device nodes in the host's filesystem")
 	}
 }
 
@@ -347,6 +381,19 @@ func (c *checker) mount(f string, m rspec.Mount) {
 	}
 	c.idMap(f+".uidMappings", m.UIDMappings)
 	c.idMap(f+".gidMappings", m.GIDMappings)
+}
+
+// idmapped checks what an idmapped mount needs beyond its own fields: a
+// bind mount to idmap, and a mapping, its own or (for a bare "idmap"
+// option, which runtime-spec allows) the maps of a new user namespace.
+func (c *checker) idmapped(f string, m rspec.Mount, ns []rspec.LinuxNamespace) {
+	o := ParseMountOptions(m.Options)
+	switch {
+	case len(m.UIDMappings) > 0 && !IsBind(m):
+		c.add(f+".uidMappings", "an idmapped mount needs a bind mount")
+	case o.IDMap && IsBind(m) && len(m.UIDMappings) == 0 && len(m.GIDMappings) == 0 && !namespaces.HasNew(ns, rspec.UserNamespace):
+		c.add(f+".options", "idmap and ridmap need uidMappings and gidMappings, or a new user namespace whose maps they take")
+	}
 }
 
 func (c *checker) idMap(f string, maps []rspec.LinuxIDMapping) {

@@ -150,7 +150,7 @@ func TestValidate(t *testing.T) {
 			[]string{`hostname: needs a uts namespace in linux.namespaces; without one it would change the host's`}},
 		{"domainname without uts", func(s *rspec.Spec) { s.Domainname = "example.org" }, ValidateOptions{},
 			[]string{`domainname: needs a uts namespace in linux.namespaces; without one it would change the host's`}},
-		{"hostname without linux", func(s *rspec.Spec) { s.Hostname = "box"; s.Linux = nil }, ValidateOptions{},
+		{"hostname without linux", func(s *rspec.Spec) { s.Hostname = "box"; s.Linux, s.Mounts = nil, nil }, ValidateOptions{},
 			[]string{`hostname: needs a uts namespace in linux.namespaces; without one it would change the host's`}},
 		{"hostname with new uts", func(s *rspec.Spec) { s.Hostname = "box"; addNS(s, rspec.LinuxNamespace{Type: "uts"}) }, ValidateOptions{}, nil},
 		{"hostname with joined uts", func(s *rspec.Spec) {
@@ -174,6 +174,18 @@ func TestValidate(t *testing.T) {
 		}, ValidateOptions{}, []string{`mounts[1].source: missing; a bind mount needs a source`}},
 		{"idmap without bind", func(s *rspec.Spec) { s.Mounts[0].Options = []string{"idmap"} }, ValidateOptions{},
 			[]string{`mounts[0].options: idmap and ridmap need a bind mount`}},
+		{"idmap without a mapping", func(s *rspec.Spec) {
+			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"bind", "idmap"}})
+		}, ValidateOptions{}, []string{`mounts[1].options: idmap and ridmap need uidMappings and gidMappings, or a new user namespace whose maps they take`}},
+		{"idmap with the user namespace's maps", func(s *rspec.Spec) {
+			userNS(s)
+			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"rbind", "ridmap"}})
+		}, ValidateOptions{}, nil},
+		{"mount mappings on a tmpfs", func(s *rspec.Spec) {
+			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "tmpfs", Source: "tmpfs",
+				UIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}},
+				GIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}})
+		}, ValidateOptions{}, []string{`mounts[1].uidMappings: an idmapped mount needs a bind mount`}},
 		{"mount uidMappings without gid", func(s *rspec.Spec) {
 			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"idmap"},
 				UIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}})
@@ -210,6 +222,27 @@ func TestValidate(t *testing.T) {
 		}},
 
 		// namespaces
+		{"no mount namespace", func(s *rspec.Spec) {
+			s.Linux.Namespaces = []rspec.LinuxNamespace{{Type: "pid"}}
+			s.Root.Readonly = true
+			s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = []string{"/proc/kcore"}, []string{"/proc/sys"}
+			s.Linux.RootfsPropagation = "shared"
+			s.Linux.Devices = []rspec.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8}}
+		}, ValidateOptions{}, []string{
+			`mounts: needs a mount namespace in linux.namespaces; without one it would mount in the host's mount namespace`,
+			`root.readonly: needs a mount namespace in linux.namespaces; without one it would make the host's mount of root.path read-only`,
+			`linux.maskedPaths: needs a mount namespace in linux.namespaces; without one it would mount over the host's paths`,
+			`linux.readonlyPaths: needs a mount namespace in linux.namespaces; without one it would make the host's paths read-only`,
+			`linux.rootfsPropagation: needs a mount namespace in linux.namespaces; without one it would change the propagation of the host's mounts`,
+			`linux.devices: needs a mount namespace in linux.namespaces; without one it would make device nodes in the host's filesystem`,
+		}},
+		{"no mount namespace, nothing mounted", func(s *rspec.Spec) {
+			s.Linux.Namespaces = []rspec.LinuxNamespace{{Type: "pid"}}
+			s.Mounts = nil
+		}, ValidateOptions{}, nil},
+		{"joined mount namespace", func(s *rspec.Spec) {
+			s.Linux.Namespaces = []rspec.LinuxNamespace{{Type: "pid"}, {Type: "mount", Path: "/proc/1/ns/mnt"}}
+		}, ValidateOptions{}, nil},
 		{"namespace unknown", func(s *rspec.Spec) { addNS(s, rspec.LinuxNamespace{Type: "net"}) }, ValidateOptions{},
 			[]string{`linux.namespaces[2].type: unknown namespace type "net"; known types are user, ipc, uts, network, pid, time, cgroup, mount`}},
 		{"namespace duplicate", func(s *rspec.Spec) {

@@ -54,7 +54,7 @@ func BenchmarkCreateJoin(b *testing.B) {
 		}
 	}
 	reportCPU(b, cpu0)
-	if got := arena.Load64(block + clonecore.WorkerPhase); got != 3 {
+	if got := arena.Load64(block + clonecore.WorkerPhase); got != clonecore.PhaseLeaving {
 		b.Fatalf("last worker's phase: got %d, want 3", got)
 	}
 }

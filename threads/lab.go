@@ -129,7 +129,7 @@ func (l *lab) startError(i int, err error) error {
 func (l *lab) waitWorkDone() error {
 	nap := 20 * time.Microsecond
 	for i := range l.tasks {
-		for polls := 0; l.field(i, clonecore.WorkerPhase) < 2; polls++ {
+		for polls := 0; l.field(i, clonecore.WorkerPhase) < clonecore.PhaseWorked; polls++ {
 			if !l.thread && polls%64 == 63 {
 				var info unix.Siginfo
 				err := unix.Waitid(unix.P_PID, l.tasks[i].TID, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT|unix.WALL, nil)

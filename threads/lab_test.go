@@ -1,7 +1,6 @@
 package threads
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,22 +43,19 @@ func needRoot(t *testing.T, why string) {
 // taskStatus reads one line of a status file ("Tgid") as an int; -1 if absent.
 func taskStatus(t *testing.T, path, key string) int {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	m, err := procfs.ReadStatus(path)
 	if err != nil {
 		return -1
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if ok && k == key {
-			n, err := strconv.Atoi(strings.Fields(v)[0])
-			if err != nil {
-				t.Fatalf("%s: %s: %v", path, key, err)
-			}
-			return n
-		}
+	v, ok := m[key]
+	if !ok {
+		return -1
 	}
-	return -1
+	n, err := strconv.Atoi(strings.Fields(v)[0])
+	if err != nil {
+		t.Fatalf("%s: %s: %v", path, key, err)
+	}
+	return n
 }
 
 // ownTasks lists /proc/self/task as the test sees it.
@@ -459,16 +456,11 @@ func workerSigBlk(t *testing.T) string {
 	}
 	all := 0
 	for _, tid := range tids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/status", tid))
+		st, err := procfs.ReadStatus(fmt.Sprintf("/proc/self/task/%d/status", tid))
 		if err != nil {
 			continue
 		}
-		var blk string
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "SigBlk:"); ok {
-				blk = strings.TrimSpace(v)
-			}
-		}
+		blk := st["SigBlk"]
 		// SIGKILL and SIGSTOP cannot be blocked; every other bit is set.
 		if blk == "fffffffffffbfeff" {
 			all++

@@ -1,11 +1,12 @@
 package threads
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/minirun/minirun/internal/procfs"
 )
 
 // procStatus is what the lab reads from a task's status file.
@@ -20,48 +21,22 @@ type procStatus struct {
 	Err                        string
 }
 
-// readStatus parses the lines of /proc/<tid>/status the lab uses.
+// readStatus reads the lines of /proc/<tid>/status the lab uses.
 func readStatus(path string) (procStatus, error) {
 	var st procStatus
-	b, err := os.ReadFile(path)
+	m, err := procfs.ReadStatus(path)
 	if err != nil {
 		return st, err
 	}
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		key, val, ok := bytes.Cut(line, []byte{':'})
-		if !ok {
-			continue
-		}
-		v := strings.TrimSpace(string(val))
-		switch string(key) {
-		case "State":
-			st.State = v
-		case "Pid":
-			st.Pid, _ = strconv.Atoi(v)
-		case "Tgid":
-			st.Tgid, _ = strconv.Atoi(v)
-		case "NSpid":
-			for _, f := range strings.Fields(v) {
-				if n, err := strconv.Atoi(f); err == nil {
-					st.NSpid = append(st.NSpid, n)
-				}
-			}
-		case "VmRSS":
-			st.RSS = kiB(v)
-		case "RssAnon":
-			st.RSSAnon = kiB(v)
-		case "RssFile":
-			st.RSSFile = kiB(v)
-		case "RssShmem":
-			st.RSSShmem = kiB(v)
+	st.State = m["State"]
+	st.Pid, _ = strconv.Atoi(m["Pid"])
+	st.Tgid, _ = strconv.Atoi(m["Tgid"])
+	for _, f := range strings.Fields(m["NSpid"]) {
+		if n, err := strconv.Atoi(f); err == nil {
+			st.NSpid = append(st.NSpid, n)
 		}
 	}
+	st.RSS, st.RSSAnon, st.RSSFile, st.RSSShmem = kiB(m["VmRSS"]), kiB(m["RssAnon"]), kiB(m["RssFile"]), kiB(m["RssShmem"])
 	return st, nil
 }
 
@@ -176,14 +151,9 @@ func (l *lab) observe() observation {
 // kernelStack is the KernelStack line of /proc/meminfo in bytes: the kernel
 // stacks of every task on the machine (0 if unreadable).
 func kernelStack() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
+	m, err := procfs.ReadStatus("/proc/meminfo")
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "KernelStack:"); ok {
-			return kiB(v)
-		}
-	}
-	return 0
+	return kiB(m["KernelStack"])
 }

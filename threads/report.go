@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/minirun/minirun/clonecore"
+	"github.com/minirun/minirun/namespaces"
 	"golang.org/x/sys/unix"
 )
 
@@ -184,12 +185,9 @@ func (l *lab) collect(o observation) *Report {
 				r.Own = append(r.Own, s.what)
 			}
 		}
-		for _, ns := range []struct {
-			f    clonecore.Flags
-			what string
-		}{{clonecore.NEWNS, "mount"}, {clonecore.NEWPID, "PID"}, {clonecore.NEWNET, "network"}, {clonecore.NEWUTS, "UTS"}, {clonecore.NEWIPC, "IPC"}, {clonecore.NEWUSER, "user"}, {clonecore.NEWCGROUP, "cgroup"}} {
-			if t.Flags&ns.f != 0 {
-				r.Own = append(r.Own, ns.what+" namespace (new)")
+		for _, ns := range namespaces.All() {
+			if t.Flags&ns.Flag != 0 {
+				r.Own = append(r.Own, ns.Name+" namespace (new)")
 			}
 		}
 	}
