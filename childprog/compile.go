@@ -324,9 +324,15 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	} else {
 		c.b.simple("minirun: device nodes and directories get exactly the modes asked for", unix.SYS_UMASK, "umask", []string{"0"}, 0)
 		c.oomScoreAdj()
-		if newNS&clonecore.NEWNS != 0 || c.joinsMount() {
+		switch {
+		case newNS&clonecore.NEWNS != 0:
 			c.filesystem()
-		} else {
+		case c.joinsMount():
+			// A joined mount namespace is the container's filesystem as
+			// it is: setns made its root the process's root, and nothing
+			// in it is changed (Validate refuses what would).
+			c.sysctls()
+		default:
 			c.sysctls()
 			c.chrootRootfs()
 		}

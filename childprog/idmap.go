@@ -61,9 +61,6 @@ func (c *compiler) idmappedMount(i int, label, source string, tgt clonecore.Slot
 	case c.env.Rootless:
 		c.b.fail(fmt.Errorf("%s: an idmapped mount needs minirun to run as root: the mapping is made by minirun, outside the container", field))
 		return
-	case c.joinsMount():
-		c.b.fail(fmt.Errorf("%s: an idmapped mount is made by minirun in its own mount namespace, and the container joins another one", field))
-		return
 	}
 	w := c.b.word()
 	c.plan.IDMapped = append(c.plan.IDMapped, IDMappedMount{

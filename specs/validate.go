@@ -150,8 +150,8 @@ func (c *checker) spec(s *rspec.Spec) {
 		c.mount(fmt.Sprintf("mounts[%d]", i), m)
 		c.idmapped(fmt.Sprintf("mounts[%d]", i), m, ns)
 	}
-	if !namespaces.Has(ns, rspec.MountNamespace) {
-		c.noMountNamespace(s)
+	if !namespaces.HasNew(ns, rspec.MountNamespace) {
+		c.noMountNamespace(s, namespaces.Has(ns, rspec.MountNamespace))
 	}
 	c.hooks(s.Hooks)
 	if s.Linux != nil {
@@ -162,30 +162,35 @@ func (c *checker) spec(s *rspec.Spec) {
 // noMountNamespace refuses what only a mount namespace of the container's
 // own can hold. Without one the process shares the host's mounts (its root
 // is root.path by chroot, docs/design.md "The container's filesystem"), so
-// each of these would mount, or make device nodes, in the host's tree.
-func (c *checker) noMountNamespace(s *rspec.Spec) {
-	const why = "needs a mount namespace in linux.namespaces; without one it would "
-	if len(s.Mounts) > 0 {
-		c.add("mounts", why+"mount in the host's mount namespace")
+// each of these would mount, or make device nodes, in the host's tree; in
+// a joined one, in the tree of every process that shares it.
+func (c *checker) noMountNamespace(s *rspec.Spec, joined bool) {
+	fields := []struct {
+		name, host string
+		set        bool
+	}{
+		{"mounts", "mount in the host's mount namespace", len(s.Mounts) > 0},
+		{"root.readonly", "make the host's mount of root.path read-only", s.Root != nil && s.Root.Readonly},
 	}
-	if s.Root != nil && s.Root.Readonly {
-		c.add("root.readonly", why+"make the host's mount of root.path read-only")
+	if l := s.Linux; l != nil {
+		fields = append(fields, []struct {
+			name, host string
+			set        bool
+		}{
+			{"linux.maskedPaths", "mount over the host's paths", len(l.MaskedPaths) > 0},
+			{"linux.readonlyPaths", "make the host's paths read-only", len(l.ReadonlyPaths) > 0},
+			{"linux.rootfsPropagation", "change the propagation of the host's mounts", l.RootfsPropagation != ""},
+			{"linux.devices", "make device nodes in the host's filesystem", len(l.Devices) > 0},
+		}...)
 	}
-	l := s.Linux
-	if l == nil {
-		return
-	}
-	if len(l.MaskedPaths) > 0 {
-		c.add("linux.maskedPaths", why+"mount over the host's paths")
-	}
-	if len(l.ReadonlyPaths) > 0 {
-		c.add("linux.readonlyPaths", why+"make the host's paths read-only")
-	}
-	if l.RootfsPropagation != "" {
-		c.add("linux.rootfsPropagation", why+"change the propagation of the host's mounts")
-	}
-	if len(l.Devices) > 0 {
-		c.add("linux.devices", why+"make device nodes in the host's filesystem")
+	for _, f := range fields {
+		switch {
+		case !f.set:
+		case joined:
+			c.add(f.name, "needs a new mount namespace: the joined one is the container's filesystem as it is, and minirun changes nothing in a namespace other processes share")
+		default:
+			c.add(f.name, "needs a mount namespace in linux.namespaces; without one it would %s", f.host)
+		}
 	}
 }
 

@@ -242,6 +242,14 @@ func TestValidate(t *testing.T) {
 		}, ValidateOptions{}, nil},
 		{"joined mount namespace", func(s *rspec.Spec) {
 			s.Linux.Namespaces = []rspec.LinuxNamespace{{Type: "pid"}, {Type: "mount", Path: "/proc/1/ns/mnt"}}
+			s.Linux.MaskedPaths = []string{"/proc/kcore"}
+		}, ValidateOptions{}, []string{
+			`mounts: needs a new mount namespace: the joined one is the container's filesystem as it is, and minirun changes nothing in a namespace other processes share`,
+			`linux.maskedPaths: needs a new mount namespace: the joined one is the container's filesystem as it is, and minirun changes nothing in a namespace other processes share`,
+		}},
+		{"joined mount namespace, nothing mounted", func(s *rspec.Spec) {
+			s.Linux.Namespaces = []rspec.LinuxNamespace{{Type: "pid"}, {Type: "mount", Path: "/proc/1/ns/mnt"}}
+			s.Mounts = nil
 		}, ValidateOptions{}, nil},
 		{"namespace unknown", func(s *rspec.Spec) { addNS(s, rspec.LinuxNamespace{Type: "net"}) }, ValidateOptions{},
 			[]string{`linux.namespaces[2].type: unknown namespace type "net"; known types are user, ipc, uts, network, pid, time, cgroup, mount`}},
