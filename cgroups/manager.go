@@ -113,11 +113,18 @@ func (m *Manager) Create(r *rspec.LinuxResources, devices []rspec.LinuxDevice) (
 // parent missing. A directory already there is taken if no process is in
 // it (runtime-spec: a non-empty cgroup is unfit for a new container).
 func (m *Manager) makeDirs() error {
+	if m.path == "/" {
+		return errors.New("the root cgroup cannot be a container's cgroup")
+	}
 	for _, k := range m.keysByDir() {
 		dir := m.dirs[k]
 		mnt := m.h.mount(k)
-		if err := m.mkdirAll(mnt, dir); err != nil {
+		made, err := m.mkdirAll(mnt, dir)
+		if err != nil {
 			return err
+		}
+		if made {
+			continue // new, so empty
 		}
 		if pids, err := readPids(dir); err != nil {
 			return err
@@ -147,25 +154,26 @@ func (m *Manager) keysByDir() []string {
 }
 
 // mkdirAll makes dir and its missing parents below mnt, recording what
-// it made. A parent another container's Destroy removes between two
-// mkdirs is made again.
-func (m *Manager) mkdirAll(mnt, dir string) error {
+// it made, and reports whether it made dir itself. A parent another
+// container's Destroy removes between two mkdirs is made again.
+func (m *Manager) mkdirAll(mnt, dir string) (made bool, err error) {
 	rel, err := filepath.Rel(mnt, dir)
 	if err != nil || strings.HasPrefix(rel, "..") {
-		return fmt.Errorf("%s is not under %s", dir, mnt)
+		return false, fmt.Errorf("%s is not under %s", dir, mnt)
 	}
 	for attempt := 0; ; attempt++ {
 		cur := mnt
-		var err error
 		for _, part := range strings.Split(rel, "/") {
 			cur = filepath.Join(cur, part)
 			if err = unix.Mkdir(cur, 0o755); err == nil {
+				made = true
 				m.created = append(m.created, cur)
 				if err := m.initDir(mnt, cur); err != nil {
-					return err
+					return false, err
 				}
 				continue
 			}
+			made = false
 			if err == unix.EEXIST {
 				err = nil
 				continue
@@ -173,10 +181,10 @@ func (m *Manager) mkdirAll(mnt, dir string) error {
 			break
 		}
 		if err == nil {
-			return nil
+			return made, nil
 		}
 		if err != unix.ENOENT || attempt == 5 {
-			return fmt.Errorf("making cgroup %s: %w", cur, err)
+			return false, fmt.Errorf("making cgroup %s: %w", cur, err)
 		}
 	}
 }
@@ -393,10 +401,10 @@ func (m *Manager) memoryUsage() (uint64, error) {
 func (m *Manager) Destroy() error {
 	if pids, _ := m.Pids(); len(pids) > 0 {
 		_ = m.Signal(unix.SIGKILL)
-	}
-	if dir, ok := m.dirs["freezer"]; ok {
-		// v1-frozen tasks cannot die: let them.
-		_ = writeFile(dir, "freezer.state", "THAWED")
+		if dir, ok := m.dirs["freezer"]; ok {
+			// v1-frozen tasks cannot die: let them.
+			_ = writeFile(dir, "freezer.state", "THAWED")
+		}
 	}
 	var errs []error
 	for _, dir := range m.uniqueDirs(true) {
@@ -422,6 +430,11 @@ func (m *Manager) Destroy() error {
 // ago and not yet gone) refuses rmdir with EBUSY: it is killed again and
 // the rmdir retried for a while.
 func removeTree(dir string) error {
+	// Most often there is nothing below: try at once.
+	switch err := unix.Rmdir(dir); err {
+	case nil, unix.ENOENT:
+		return nil
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if os.IsNotExist(err) {

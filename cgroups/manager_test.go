@@ -365,37 +365,46 @@ func TestDevicesDenyByDefault(t *testing.T) {
 	}
 }
 
+// hugetlb lives on the cgroup2 mount of the development machine: the
+// real (hybrid) host and the unified-only host both write it there.
 func TestHugetlbV2(t *testing.T) {
-	h := unifiedHost(t)
-	if !h.v2ctl["hugetlb"] || !slices.Contains(h.hugePages, "2MB") {
-		t.Skip("needs the hugetlb controller on the cgroup2 mount and 2MB pages")
-	}
-	leaveNothing(t)
-	m := create(t, h, &rspec.LinuxResources{HugepageLimits: []rspec.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}}}, nil)
-	if got := readBack(t, m, "", "hugetlb.2MB.max"); got != "4194304" {
-		t.Errorf("hugetlb.2MB.max = %s, want 4194304", got)
-	}
-	if fileExists(filepath.Join(m.Paths()[""], "hugetlb.2MB.rsvd.max")) {
-		if got := readBack(t, m, "", "hugetlb.2MB.rsvd.max"); got != "4194304" {
-			t.Errorf("hugetlb.2MB.rsvd.max = %s, want 4194304", got)
-		}
-	}
-	if err := m.Update(&rspec.LinuxResources{HugepageLimits: []rspec.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 8 << 20}},
-		Unified: map[string]string{"hugetlb.1GB.max": "0"}}); err != nil {
-		t.Fatal(err)
-	}
-	if got := readBack(t, m, "", "hugetlb.2MB.max"); got != "8388608" {
-		t.Errorf("hugetlb.2MB.max = %s after Update, want 8388608", got)
-	}
-	if got := readBack(t, m, "", "hugetlb.1GB.max"); got != "0" {
-		t.Errorf("hugetlb.1GB.max = %s after a unified Update, want 0", got)
-	}
-	s, err := m.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := s.Hugetlb["2MB"]; !ok {
-		t.Errorf("Stats().Hugetlb = %v, want a 2MB entry", s.Hugetlb)
+	for _, tc := range []struct {
+		name string
+		host func(testing.TB) *Host
+	}{{"unified only", unifiedHost}, {"hybrid", realHost}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := tc.host(t)
+			if key, ok := h.where("hugetlb"); !ok || key != "" || !slices.Contains(h.hugePages, "2MB") {
+				t.Skip("needs the hugetlb controller on the cgroup2 mount and 2MB pages")
+			}
+			leaveNothing(t)
+			m := create(t, h, &rspec.LinuxResources{HugepageLimits: []rspec.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}}}, nil)
+			if got := readBack(t, m, "", "hugetlb.2MB.max"); got != "4194304" {
+				t.Errorf("hugetlb.2MB.max = %s, want 4194304", got)
+			}
+			if fileExists(filepath.Join(m.Paths()[""], "hugetlb.2MB.rsvd.max")) {
+				if got := readBack(t, m, "", "hugetlb.2MB.rsvd.max"); got != "4194304" {
+					t.Errorf("hugetlb.2MB.rsvd.max = %s, want 4194304", got)
+				}
+			}
+			if err := m.Update(&rspec.LinuxResources{HugepageLimits: []rspec.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 8 << 20}},
+				Unified: map[string]string{"hugetlb.1GB.max": "0"}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := readBack(t, m, "", "hugetlb.2MB.max"); got != "8388608" {
+				t.Errorf("hugetlb.2MB.max = %s after Update, want 8388608", got)
+			}
+			if got := readBack(t, m, "", "hugetlb.1GB.max"); got != "0" {
+				t.Errorf("hugetlb.1GB.max = %s after a unified Update, want 0", got)
+			}
+			s, err := m.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := s.Hugetlb["2MB"]; !ok {
+				t.Errorf("Stats().Hugetlb = %v, want a 2MB entry", s.Hugetlb)
+			}
+		})
 	}
 }
 
