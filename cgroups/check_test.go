@@ -297,3 +297,17 @@ func TestPlanFiles(t *testing.T) {
 		}
 	}
 }
+
+// On a hybrid host a unified key for a controller v1 holds is refused
+// with a pointer to the v1 field, under its cgroup2 name too.
+func TestCheckUnifiedOnHybrid(t *testing.T) {
+	r := &rspec.LinuxResources{Unified: map[string]string{"io.max": "8:0 rbps=1", "cpu.max": "max", "hugetlb.2MB.max": "0", "misc.max": "x 1"}}
+	want := []string{
+		`linux.resources.unified["cpu.max"]: the cpu controller is not on this host's cgroup2 hierarchy (cgroup v1 has it; use the v1 fields)`,
+		`linux.resources.unified["io.max"]: the io controller is not on this host's cgroup2 hierarchy (cgroup v1 has it; use the v1 fields)`,
+		`linux.resources.unified["misc.max"]: the misc controller is not on this host's cgroup2 hierarchy`,
+	}
+	if got := problemStrings(hybridHost().Check(r)); !slices.Equal(got, want) {
+		t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}

@@ -742,12 +742,13 @@ func (p *plan) unified(u map[string]string) {
 		}
 		if ctrl != "cgroup" && !p.h.v2ctl[ctrl] {
 			msg := fmt.Sprintf("the %s controller is not on this host's cgroup2 hierarchy", ctrl)
+			_, onV1 := p.h.v1[ctrl]
 			for v1, v2 := range v2Names {
-				if v2 == ctrl {
-					ctrl = v1
+				if _, ok := p.h.v1[v1]; ok && v2 == ctrl {
+					onV1 = true // io is v1's blkio, cpu also v1's cpuacct
 				}
 			}
-			if _, onV1 := p.h.v1[ctrl]; onV1 {
+			if onV1 {
 				msg += " (cgroup v1 has it; use the v1 fields)"
 			}
 			p.problem(path, "%s", msg)
