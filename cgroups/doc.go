@@ -73,7 +73,11 @@
 //
 // A field whose controller the host lacks, or that the host's kind of
 // cgroup cannot express, is refused by Check with one line naming it, and
-// Create makes nothing. Create undoes what it made when a write fails.
+// Create makes nothing. Create undoes what it made when a write fails,
+// and names the field; where the kernel's EINVAL has a known reason the
+// message says it (realtime runtime needs a parent cgroup that has some
+// to hand down, and a new /minirun has none; kernels since 5.x refuse
+// memory.use_hierarchy 0).
 //
 // # Device rules
 //

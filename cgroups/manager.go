@@ -294,6 +294,9 @@ func (m *Manager) run(steps []step) error {
 			continue
 		}
 		if err := writeFile(dir, s.file, s.value); err != nil {
+			if s.explain != nil {
+				err = s.explain(dir, err)
+			}
 			return fmt.Errorf("%s: %w", s.field, err)
 		}
 	}

@@ -89,6 +89,95 @@ func TestCreateAppliesV1Limits(t *testing.T) {
 	}
 }
 
+// blockIO on v1: BFQ's weight where CFQ is gone, and a throttle on the
+// machine's first disk.
+func TestCreateAppliesV1BlockIO(t *testing.T) {
+	h := realHost(t)
+	needV1(t, h, "blkio")
+	major, minor, ok := firstDisk()
+	if !ok {
+		t.Skip("needs a block device to throttle")
+	}
+	leaveNothing(t)
+	dev := rspec.LinuxBlockIODevice{Major: major, Minor: minor}
+	r := &rspec.LinuxResources{BlockIO: &rspec.LinuxBlockIO{
+		ThrottleReadBpsDevice:   []rspec.LinuxThrottleDevice{{LinuxBlockIODevice: dev, Rate: 1 << 20}},
+		ThrottleWriteIOPSDevice: []rspec.LinuxThrottleDevice{{LinuxBlockIODevice: dev, Rate: 100}},
+	}}
+	weightFile := ""
+	switch {
+	case h.hasFile("blkio", "blkio.weight"):
+		weightFile = "blkio.weight"
+	case h.hasFile("blkio", "blkio.bfq.io_service_bytes"):
+		weightFile = "blkio.bfq.weight"
+	}
+	if weightFile != "" {
+		r.BlockIO.Weight = u16(300)
+	}
+	m := create(t, h, r, nil)
+	want := fmt.Sprintf("%d:%d", major, minor)
+	if got := readBack(t, m, "blkio", "blkio.throttle.read_bps_device"); got != want+" 1048576" {
+		t.Errorf("blkio.throttle.read_bps_device = %q, want %q", got, want+" 1048576")
+	}
+	if got := readBack(t, m, "blkio", "blkio.throttle.write_iops_device"); got != want+" 100" {
+		t.Errorf("blkio.throttle.write_iops_device = %q, want %q", got, want+" 100")
+	}
+	if weightFile != "" {
+		if got := readBack(t, m, "blkio", weightFile); !strings.HasSuffix(got, "300") {
+			t.Errorf("%s = %q, want 300", weightFile, got)
+		}
+	}
+}
+
+// firstDisk finds a whole disk's numbers in /sys/block.
+func firstDisk() (major, minor int64, ok bool) {
+	ents, _ := os.ReadDir("/sys/block")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "loop") || strings.HasPrefix(e.Name(), "ram") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("/sys/block", e.Name(), "dev"))
+		if err != nil {
+			continue
+		}
+		a, b, found := strings.Cut(strings.TrimSpace(string(data)), ":")
+		ma, err1 := strconv.ParseInt(a, 10, 64)
+		mi, err2 := strconv.ParseInt(b, 10, 64)
+		if found && err1 == nil && err2 == nil {
+			return ma, mi, true
+		}
+	}
+	return 0, 0, false
+}
+
+func TestDetectHostMatchesTheMounts(t *testing.T) {
+	h := realHost(t)
+	for k, mnt := range h.v1 {
+		var st unix.Statfs_t
+		if err := unix.Statfs(mnt, &st); err != nil || st.Type != unix.CGROUP_SUPER_MAGIC {
+			t.Errorf("v1 %s at %s: statfs type %#x, %v; want cgroup", k, mnt, st.Type, err)
+		}
+	}
+	if h.v2 != "" {
+		var st unix.Statfs_t
+		if err := unix.Statfs(h.v2, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+			t.Errorf("cgroup2 at %s: statfs type %#x, %v; want cgroup2", h.v2, st.Type, err)
+		}
+	}
+	var want Kind
+	switch _, hasMem := h.v1["memory"]; {
+	case hasMem && h.v2 != "":
+		want = Hybrid
+	case hasMem:
+		want = V1
+	case h.v2 != "":
+		want = V2
+	}
+	if h.Kind() != want {
+		t.Errorf("Kind() = %v, want %v for %v and %q", h.Kind(), want, h.v1, h.v2)
+	}
+}
+
 // A process started with CLONE_INTO_CGROUP is in the cgroup2 directory
 // from its first instruction; Enter puts it in the v1 ones. Started
 // plainly, Enter puts it everywhere.
@@ -549,6 +638,30 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 	err = m.Create(&rspec.LinuxResources{Memory: &rspec.LinuxMemory{Kernel: i64(1 << 20)}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "linux.resources.memory.kernel") {
 		t.Errorf("Create with memory.kernel: %v, want a refusal naming it", err)
+	}
+}
+
+// The kernel's terse EINVAL gets an explanation where the reason is known.
+func TestCreateExplainsRefusals(t *testing.T) {
+	h := realHost(t)
+	needV1(t, h, "memory", "cpu")
+	leaveNothing(t)
+	// A new cgroup under /minirun has no realtime runtime to hand down.
+	m := h.Manager(testPath(t))
+	err := m.Create(&rspec.LinuxResources{CPU: &rspec.LinuxCPU{RealtimeRuntime: i64(1000)}}, nil)
+	if h.hasFile("cpu", "cpu.rt_runtime_us") && (err == nil || !strings.Contains(err.Error(),
+		"linux.resources.cpu.realtimeRuntime: 1000 µs is more realtime runtime than the parent cgroup")) {
+		t.Errorf("Create with realtimeRuntime 1000: %v, want a refusal naming the parent's budget", err)
+	}
+	// Kernels since 5.x account hierarchically always.
+	err = m.Create(&rspec.LinuxResources{Memory: &rspec.LinuxMemory{UseHierarchy: bp(false)}}, nil)
+	if err == nil {
+		t.Cleanup(func() { _ = m.Destroy() })
+		if got := readBack(t, m, "memory", "memory.use_hierarchy"); got != "0" {
+			t.Errorf("useHierarchy false accepted but memory.use_hierarchy reads %s", got)
+		}
+	} else if !strings.Contains(err.Error(), "linux.resources.memory.useHierarchy: this kernel always accounts memory hierarchically") {
+		t.Errorf("Create with useHierarchy false: %v, want it applied or explained", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package cgroups
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Problem is one linux.resources field a host cannot apply: its JSON path
@@ -43,6 +45,9 @@ type step struct {
 	value    string
 	ifExists bool // a companion file some kernels lack (hugetlb's rsvd)
 	run      func(dir string) error
+	// explain, when set, turns the kernel's refusal of the write into a
+	// message that says why.
+	explain func(dir string, err error) error
 }
 
 // plan is what applying a set of resources takes on a host: the steps in
@@ -67,6 +72,11 @@ func (p *plan) write(field, key, file, value string) {
 			p.need[c] = true
 		}
 	}
+}
+
+// explain attaches an explanation of errors to the last step.
+func (p *plan) explain(f func(dir string, err error) error) {
+	p.steps[len(p.steps)-1].explain = f
 }
 
 func (p *plan) do(field, key, ctrl string, run func(dir string) error) {
@@ -224,6 +234,14 @@ func (p *plan) memory(m *rspec.LinuxMemory) {
 	}
 	if m.UseHierarchy != nil {
 		p.write(base+"useHierarchy", key, "memory.use_hierarchy", boolValue(*m.UseHierarchy))
+		if !*m.UseHierarchy {
+			p.explain(func(_ string, err error) error {
+				if errors.Is(err, unix.EINVAL) {
+					return errors.New("this kernel always accounts memory hierarchically: memory.use_hierarchy refuses 0")
+				}
+				return err
+			})
+		}
 	}
 }
 
@@ -369,7 +387,17 @@ func (p *plan) cpuV1(key string, c *rspec.LinuxCPU) {
 		p.write(base+"realtimePeriod", key, "cpu.rt_period_us", strconv.FormatUint(*c.RealtimePeriod, 10))
 	}
 	if c.RealtimeRuntime != nil && need("realtimeRuntime", "cpu.rt_runtime_us") {
-		p.write(base+"realtimeRuntime", key, "cpu.rt_runtime_us", strconv.FormatInt(*c.RealtimeRuntime, 10))
+		v := *c.RealtimeRuntime
+		p.write(base+"realtimeRuntime", key, "cpu.rt_runtime_us", strconv.FormatInt(v, 10))
+		p.explain(func(dir string, err error) error {
+			// The kernel hands realtime time down the tree: a cgroup gets
+			// at most what its parent has (a new cgroup has none).
+			parent := filepath.Dir(dir)
+			if have, perr := readInt(parent, "cpu.rt_runtime_us"); errors.Is(err, unix.EINVAL) && perr == nil && v > have {
+				return fmt.Errorf("%d µs is more realtime runtime than the parent cgroup %s has (cpu.rt_runtime_us %d); give the parent some, or use a linux.cgroupsPath under one that has it", v, parent, have)
+			}
+			return err
+		})
 	}
 	if c.Idle != nil && need("idle", "cpu.idle") {
 		p.write(base+"idle", key, "cpu.idle", strconv.FormatInt(*c.Idle, 10))
