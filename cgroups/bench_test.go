@@ -67,6 +67,7 @@ func BenchmarkCreateEnterDestroy(b *testing.B) {
 	}{{"v1", realHost}, {"v2", unifiedHost}} {
 		b.Run(tc.name, func(b *testing.B) {
 			h := tc.host(b)
+			restoreSubtreeControl(b)
 			r := benchResources(h)
 			for i := 0; b.Loop(); i++ {
 				b.StopTimer()

@@ -284,7 +284,7 @@ func snapshot(t testing.TB) []string {
 func leaveNothing(t *testing.T) {
 	t.Helper()
 	before := snapshot(t)
-	ctl, ctlErr := readFile(unifiedMount, "cgroup.subtree_control")
+	restoreSubtreeControl(t)
 	t.Cleanup(func() {
 		after := snapshot(t)
 		if !slices.Equal(before, after) {
@@ -297,9 +297,19 @@ func leaveNothing(t *testing.T) {
 			}
 			t.Errorf("cgroup directories left behind: %q (now removed)", left)
 		}
-		if ctlErr != nil {
-			return
-		}
+	})
+}
+
+// restoreSubtreeControl turns off, when the test or benchmark ends, the
+// controllers it turned on in the cgroup2 root's cgroup.subtree_control.
+// Create leaves them on, as other containers may use them; a test must
+// leave the machine as it found it.
+func restoreSubtreeControl(tb testing.TB) {
+	ctl, err := readFile(unifiedMount, "cgroup.subtree_control")
+	if err != nil {
+		return
+	}
+	tb.Cleanup(func() {
 		now, _ := readFile(unifiedMount, "cgroup.subtree_control")
 		for _, c := range strings.Fields(now) {
 			if !slices.Contains(strings.Fields(ctl), c) {

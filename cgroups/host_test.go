@@ -105,3 +105,24 @@ func TestWhere(t *testing.T) {
 		}
 	}
 }
+
+func TestManagerPaths(t *testing.T) {
+	m := hybridHost().Manager("minirun/c1")
+	want := map[string]string{
+		"cpu": "/sys/fs/cgroup/cpu/minirun/c1", "cpuacct": "/sys/fs/cgroup/cpuacct/minirun/c1",
+		"cpuset": "/sys/fs/cgroup/cpuset/minirun/c1", "memory": "/sys/fs/cgroup/memory/minirun/c1",
+		"devices": "/sys/fs/cgroup/devices/minirun/c1", "freezer": "/sys/fs/cgroup/freezer/minirun/c1",
+		"blkio": "/sys/fs/cgroup/blkio/minirun/c1", "pids": "/sys/fs/cgroup/pids/minirun/c1",
+		"name=systemd": "/sys/fs/cgroup/name=systemd/minirun/c1", "": "/sys/fs/cgroup/unified/minirun/c1",
+	}
+	if got := m.Paths(); !maps.Equal(got, want) || m.Path() != "/minirun/c1" {
+		t.Errorf("Paths() = %v, Path() = %q; want %v, /minirun/c1", got, m.Path(), want)
+	}
+	s := m.State()
+	if s.Path != "/minirun/c1" || s.Mounts[""] != "/sys/fs/cgroup/unified" || s.Mounts["memory"] != "/sys/fs/cgroup/memory" {
+		t.Errorf("State() = %+v", s)
+	}
+	if fd, err := v1OldHost().Manager("/x").IntoFD(); err != ErrNoCgroup2 {
+		t.Errorf("IntoFD on a v1-only host = %d, %v; want ErrNoCgroup2", fd, err)
+	}
+}
