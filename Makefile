@@ -16,8 +16,11 @@ build:
 	$(GO) build -trimpath -tags $(TAGS) -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/minirun
 
 # The whole suite. Tests that need root skip with a reason when not root.
+# One package at a time (-p 1): the container tests check that nothing is
+# left on the host (mounts, cgroups, state), which another package's
+# containers, running at the same moment, would look like.
 test: build lint
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -p 1 -count=1 -timeout 30m ./...
 
 # Benchmarks against the named peers, in one run on this machine.
 bench: build

@@ -1,10 +1,8 @@
 package cgroups
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/internal/procfs"
 )
 
 // Kind is the layout of a host's cgroup hierarchies.
@@ -117,15 +117,11 @@ func DetectHost() (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := procfs.ReadMountinfo("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	v1, v2, err := parseMountinfo(f, known)
-	if err != nil {
-		return nil, fmt.Errorf("/proc/self/mountinfo: %w", err)
-	}
+	v1, v2 := cgroupMounts(mounts, known)
 	h := &Host{kind: kindOf(v1, v2), v1: v1, v2: v2, exists: fileExists}
 	if h.kind == 0 {
 		return nil, errors.New("no cgroup hierarchy is mounted")
@@ -218,60 +214,28 @@ func readControllers(dir string) (map[string]bool, error) {
 	return ctl, nil
 }
 
-// parseMountinfo finds the cgroup hierarchies in a mountinfo listing: each
-// v1 controller (and named hierarchy) with its mount point, and the first
+// cgroupMounts finds the cgroup hierarchies among the mounts: each v1
+// controller (and named hierarchy) with its mount point, and the first
 // cgroup2 mount. When a hierarchy is mounted twice the first mount wins.
-func parseMountinfo(r io.Reader, known map[string]bool) (v1 map[string]string, v2 string, err error) {
+func cgroupMounts(mounts []procfs.Mount, known map[string]bool) (v1 map[string]string, v2 string) {
 	v1 = map[string]string{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			return nil, "", fmt.Errorf("malformed line %q", line)
-		}
-		pf := strings.Fields(pre)
-		sf := strings.Fields(post)
-		if len(pf) < 5 || len(sf) < 3 {
-			return nil, "", fmt.Errorf("malformed line %q", line)
-		}
-		mnt := unescapeMount(pf[4])
-		switch sf[0] {
+	for _, m := range mounts {
+		switch m.FSType {
 		case "cgroup2":
 			if v2 == "" {
-				v2 = mnt
+				v2 = m.Point
 			}
 		case "cgroup":
-			for _, opt := range strings.Split(sf[2], ",") {
+			for _, opt := range m.Super {
 				if known[opt] || strings.HasPrefix(opt, "name=") {
 					if _, dup := v1[opt]; !dup {
-						v1[opt] = mnt
+						v1[opt] = m.Point
 					}
 				}
 			}
 		}
 	}
-	return v1, v2, sc.Err()
-}
-
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return v1, v2
 }
 
 // readHugePageSizes lists the huge page sizes the kernel offers, named as

@@ -324,6 +324,10 @@ func (m *Manager) IntoFD() (int, error) {
 // started there with CLONE_INTO_CGROUP). The caller holds the process
 // at a sync step meanwhile, so it forks nothing before it is inside.
 func (m *Manager) Enter(pid int, skipV2 bool) error {
+	if pid <= 0 {
+		// 0 in cgroup.procs means the writer: minirun itself.
+		return fmt.Errorf("moving process %d into its cgroup: not a process", pid)
+	}
 	for _, k := range m.keysByDir() {
 		if k == "" && skipV2 {
 			continue

@@ -305,6 +305,13 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	if userJoin {
 		cloneNS = 0
 	}
+	// A new cgroup namespace takes the task's cgroups at the time as its
+	// root: when the parent writes the task into a v1 hierarchy at
+	// PointNamespaces, the namespace is made after that, not by the clone.
+	lateCgroupNS := env.Cgroup && newNS&clonecore.NEWCGROUP != 0
+	if lateCgroupNS {
+		cloneNS &^= clonecore.NEWCGROUP
+	}
 	c.plan.Flags = cloneNS | clonecore.CLEAR_SIGHAND
 	// Sharing minirun's address space spares copying its page tables (the
 	// child execs soon); setns into a user namespace refuses a task whose
@@ -314,10 +321,18 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	}
 
 	c.lifeline()
-	c.joinNamespaces(newNS &^ cloneNS)
+	early := newNS &^ cloneNS
+	if lateCgroupNS {
+		early &^= clonecore.NEWCGROUP
+	}
+	c.joinNamespaces(early)
 	c.timeOffsets(newNS)
 	c.userNamespace(cloneNS)
 	c.namespacesPoint()
+	if lateCgroupNS {
+		c.b.simple("linux.namespaces: a new cgroup namespace, rooted at the container's cgroup now that minirun has put it there",
+			unix.SYS_UNSHARE, "unshare", []string{"CLONE_NEWCGROUP"}, unix.CLONE_NEWCGROUP)
+	}
 	c.doubleFork()
 	if env.Exec {
 		c.oomScoreAdj()

@@ -137,9 +137,20 @@ func startJoined(r *statedir.Record, p *rspec.Process, o joinOptions) (*joined, 
 	if err := specs.Validate(spec, specs.ValidateOptions{File: o.Field + " process"}); err != nil {
 		return nil, err
 	}
+	var join cgroupJoin
+	if o.Container {
+		// exec's process is the container's, and lives in its cgroups;
+		// a hook is the runtime's.
+		var err error
+		if join, err = joinCgroup(r); err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Field, err)
+		}
+		defer join.close()
+	}
 	env := childprog.CompileEnv{
 		Exec: true, Path: o.Path, Stdio: o.Stdio != nil, DieWithParent: !o.Detach,
 		PreserveFDs: o.PreserveFDs, LastCap: lastCap(), Rootless: os.Geteuid() != 0,
+		Cgroup: join.enter != nil, ParentCheck: true,
 	}
 	plan, err := childprog.Compile(spec, env)
 	if err != nil {
@@ -149,7 +160,7 @@ func startJoined(r *statedir.Record, p *rspec.Process, o joinOptions) (*joined, 
 	for i, f := range o.Stdio {
 		plan.Arena.Store32(plan.StdioFDs[i], uint32(f.Fd()))
 	}
-	s, err := newSetup(plan, parentWork{ConsoleSize: o.ConsoleSize})
+	s, err := newSetup(plan, parentWork{ConsoleSize: o.ConsoleSize, Cgroup: join.into, Namespaces: join.enter})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Field, err)
 	}

@@ -10,6 +10,7 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/childprog"
 	"github.com/minirun/minirun/specs"
 	"github.com/minirun/minirun/statedir"
@@ -129,12 +130,9 @@ func (rt *Runtime) List() ([]StateOf, error) {
 	return list, nil
 }
 
-// compile validates b and compiles it with this host's facts for a
-// container named id.
-func compile(b *specs.Bundle, id string, o Options, gate, die bool) (*childprog.Plan, error) {
-	if err := b.Validate(specs.ValidateOptions{CheckFS: true}); err != nil {
-		return nil, err
-	}
+// compile compiles validated bundle b with this host's facts for a
+// container named id, refusing what minirun does not apply.
+func compile(b *specs.Bundle, id string, o Options, gate, die bool, cg *cgroupPlan) (*childprog.Plan, error) {
 	if err := Unsupported(b.Spec, b.Path); err != nil {
 		return nil, err
 	}
@@ -151,6 +149,7 @@ func compile(b *specs.Bundle, id string, o Options, gate, die bool) (*childprog.
 		env.SessionKeyring = "_ses." + id
 	}
 	env.CloseFDs = 1 // the state folder's lock
+	env.Cgroup = cg.enters()
 	return childprog.Compile(b.Spec, env)
 }
 
@@ -170,12 +169,13 @@ func listenFDs(preserve int) int {
 // nothing is left: no process, no state, and the poststop hooks have run
 // (runtime-spec: a failed create continues at delete).
 func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
-	plan, err := compile(b, id, o, true, false)
+	plan, cg, err := rt.prepare(b, id, o, true, false)
 	if err != nil {
 		return err
 	}
-	// The plan's arena is the waiting process's memory: it is never
-	// freed here, and goes when that process execs or exits.
+	// The plan's arena is the waiting process's memory: once the process
+	// is cloned it is never freed here, and goes when that process execs
+	// or exits.
 	c, err := rt.Dir.Create(id)
 	if err != nil {
 		plan.Free()
@@ -183,22 +183,34 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 	}
 	defer c.Close()
 	r := newRecord(id, b)
+	var m *cgroups.Manager
 	undo := func(err error) error {
+		if m != nil {
+			m.Destroy()
+		}
 		rt.poststop(r)
 		c.Remove()
-		plan.Free()
 		return err
 	}
 	if err := c.Save(r); err != nil {
+		plan.Free()
 		return undo(err)
 	}
+	m, join, err := cg.create(c, r, b)
+	if err != nil {
+		plan.Free()
+		return undo(err)
+	}
+	defer join.close()
 	if err := unix.Mkfifo(c.FIFO(), 0o600); err != nil {
+		plan.Free()
 		return undo(fmt.Errorf("container %q: make %s: %w", id, c.FIFO(), err))
 	}
 	// O_RDWR: opening a FIFO for reading alone waits for a writer. The
 	// child reads its copy at PointReady; start opens it to write.
 	fifo, err := os.OpenFile(c.FIFO(), os.O_RDWR, 0)
 	if err != nil {
+		plan.Free()
 		return undo(fmt.Errorf("container %q: open %s: %w", id, c.FIFO(), unwrapPath(err)))
 	}
 	defer fifo.Close()
@@ -206,14 +218,18 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		Close:       []*os.File{c.LockFile()},
 		Gate:        fifo,
 		ConsoleSize: b.Spec.Process.ConsoleSize,
+		Cgroup:      join.into,
 		Cloned:      func(pid int) error { return record(c, r, pid) },
+		Namespaces:  join.enter,
 		Mounted:     rt.createHooks(r),
 	}
 	s, err := newSetup(plan, work)
 	if err != nil {
+		plan.Free()
 		return undo(err)
 	}
 	if err := s.start(); err != nil {
+		plan.Free()
 		return undo(err)
 	}
 	if err := rt.created(c, r, s, o); err != nil {
@@ -221,6 +237,21 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		return undo(err)
 	}
 	return nil
+}
+
+// prepare validates b, checks its resources against this host's cgroups
+// and compiles it: everything a start needs to know before it changes
+// anything.
+func (rt *Runtime) prepare(b *specs.Bundle, id string, o Options, gate, die bool) (*childprog.Plan, *cgroupPlan, error) {
+	if err := b.Validate(specs.ValidateOptions{CheckFS: true}); err != nil {
+		return nil, nil, err
+	}
+	cg, err := planCgroup(b, id, rt.Rootless)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := compile(b, id, o, gate, die, cg)
+	return plan, cg, err
 }
 
 // created records a container whose process waits at its gate and hands
@@ -421,21 +452,31 @@ func (rt *Runtime) Delete(id string, force bool) error {
 	return nil
 }
 
-// stop kills whatever is left of the container and waits until it is gone.
+// stop kills whatever is left of the container and waits until its
+// process is gone; then its cgroup goes, which kills any process the
+// container left (orphans of a container without a PID namespace).
 func (rt *Runtime) stop(r *statedir.Record) error {
-	if r.Pid == 0 || statedir.Check(r.Pid, r.PidStart) == statedir.Gone {
-		return nil
+	m, err := cgroupOf(r)
+	if err != nil {
+		return err
 	}
-	rt.killAll(r, unix.SIGKILL)
-	// Wait until it has exited (a zombie is gone enough: its reaper is
-	// its parent's business).
-	for i := 0; i < 1000; i++ {
-		if statedir.Check(r.Pid, r.PidStart) != statedir.Alive {
-			return nil
+	if r.Pid != 0 && statedir.Check(r.Pid, r.PidStart) != statedir.Gone {
+		rt.killAll(r, unix.SIGKILL)
+		// Wait until it has exited (a zombie is gone enough: reaping it is
+		// its parent's business).
+		for i := 0; statedir.Check(r.Pid, r.PidStart) == statedir.Alive; i++ {
+			if i == 1000 {
+				return fmt.Errorf("container %q: its process %d did not end after SIGKILL", r.ID, r.Pid)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	return fmt.Errorf("container %q: its process %d did not end after SIGKILL", r.ID, r.Pid)
+	if m != nil {
+		if err := m.Destroy(); err != nil {
+			return fmt.Errorf("container %q: %w", r.ID, err)
+		}
+	}
+	return nil
 }
 
 // stateForHooks is the state a hook reads on its stdin.

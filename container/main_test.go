@@ -496,6 +496,11 @@ func snapshotHost(t *testing.T) hostState {
 	}
 	// ReadDir's own fd is in the list, closed by now (no target).
 	s.fds = slices.DeleteFunc(s.fds, func(l string) bool { return strings.HasSuffix(l, " -> ") })
+	// Containers' state folders, and their cgroups in every hierarchy.
+	for _, pattern := range []string{"/run/minirun/*", "/sys/fs/cgroup/*/minirun/*", "/sys/fs/cgroup/*/minirun"} {
+		m, _ := filepath.Glob(pattern)
+		s.temp = append(s.temp, m...)
+	}
 	for _, d := range []string{os.TempDir(), "/run"} {
 		ents, _ := os.ReadDir(d)
 		for _, e := range ents {

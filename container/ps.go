@@ -27,10 +27,16 @@ func (rt *Runtime) Processes(id string) ([]int, error) {
 	return processes(r)
 }
 
-// processes finds the container's processes: with a PID namespace of its
-// own, every process in it (the namespace is the container); without one,
-// its process and that process's descendants.
+// processes finds the container's processes: those of its cgroup; for a
+// container without one, with a PID namespace of its own, every process
+// in it, and without, its process and that process's descendants.
 func processes(r *statedir.Record) ([]int, error) {
+	if m, err := cgroupOf(r); m != nil || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return m.Pids()
+	}
 	if r.Pid == 0 || statedir.Check(r.Pid, r.PidStart) == statedir.Gone {
 		return nil, nil
 	}
@@ -102,9 +108,14 @@ func ppid(pid int) (int, bool) {
 	return pp, err == nil
 }
 
-// killAll signals every process of the container, the container's own
-// process first (killing a PID namespace's init kills the rest).
+// killAll signals every process of the container: through its cgroup
+// (cgroup.kill for SIGKILL where there is one), or for a container
+// without one, the container's own process first (killing a PID
+// namespace's init kills the rest).
 func (rt *Runtime) killAll(r *statedir.Record, sig unix.Signal) error {
+	if ok, err := signalCgroup(r, sig); ok {
+		return err
+	}
 	err := rt.kill(r, sig)
 	pids, perr := processes(r)
 	for _, p := range pids {

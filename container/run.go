@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/childprog"
 	"github.com/minirun/minirun/specs"
 	"github.com/minirun/minirun/statedir"
@@ -23,14 +24,16 @@ var ForwardedSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.
 // Compile validates b and compiles it with this host's facts, as run
 // would: for --explain.
 func Compile(b *specs.Bundle, o Options) (*childprog.Plan, error) {
-	return compile(b, "ID", o, false, !o.Detach)
+	rt := &Runtime{Rootless: os.Geteuid() != 0}
+	plan, _, err := rt.prepare(b, "ID", o, false, !o.Detach)
+	return plan, err
 }
 
 // Run runs the container of bundle b in the foreground under a state root
 // of its own kind (statedir.DefaultRoot) with a generated ID: see
 // Runtime.Run.
 func Run(b *specs.Bundle, o Options) (int, error) {
-	rt := &Runtime{Dir: statedir.Dir{Root: statedir.DefaultRoot()}}
+	rt := &Runtime{Dir: statedir.Dir{Root: statedir.DefaultRoot()}, Rootless: os.Geteuid() != 0}
 	return rt.Run("", b, o)
 }
 
@@ -45,7 +48,7 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	if id == "" {
 		id = fmt.Sprintf("run-%d-%06x", os.Getpid(), time.Now().UnixNano()&0xffffff)
 	}
-	plan, err := compile(b, id, o, false, !o.Detach)
+	plan, cg, err := rt.prepare(b, id, o, false, !o.Detach)
 	if err != nil {
 		return 0, err
 	}
@@ -55,7 +58,11 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 		return 0, err
 	}
 	r := newRecord(id, b)
+	var m *cgroups.Manager
 	undo := func(err error) (int, error) {
+		if m != nil {
+			m.Destroy()
+		}
 		rt.poststop(r)
 		c.Remove()
 		return 0, err
@@ -63,6 +70,11 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	if err := c.Save(r); err != nil {
 		return undo(err)
 	}
+	m, join, err := cg.create(c, r, b)
+	if err != nil {
+		return undo(err)
+	}
+	defer join.close()
 	// Catch the forwarded signals from now on, so that a ^C during setup
 	// ends it cleanly rather than killing minirun half-way.
 	sigs := make(chan os.Signal, 16)
@@ -71,6 +83,8 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	work := parentWork{
 		Close:       []*os.File{c.LockFile()},
 		ConsoleSize: b.Spec.Process.ConsoleSize,
+		Cgroup:      join.into,
+		Namespaces:  join.enter,
 		Cloned:      func(pid int) error { return record(c, r, pid) },
 		Mounted:     rt.createHooks(r),
 		Ready: func(pid int) error {

@@ -950,7 +950,9 @@ func TestRunDiesWithMinirun(t *testing.T) {
 			tb := busyboxBundle(t, specs.GenerateOptions{}, "echo ready; exec sleep 1000")
 			c.modify(tb)
 			tb.save(t)
-			run := startBinary(t, nil, "run", tb.config())
+			before := snapshotHost(t)
+			id := "dies-with-minirun"
+			run := startBinary(t, nil, "run", "--bundle", tb.Dir, id)
 			if got := run.line(t); got != "ready" {
 				t.Fatalf("the container: got %q, want ready", got)
 			}
@@ -960,15 +962,23 @@ func TestRunDiesWithMinirun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer unix.Close(pidfd)
 			run.cmd.Process.Kill()
 			run.cmd.Wait()
+			run.stdout.Close()
+			run.stderr.Close()
 			// minirun is reaped: the kernel has sent the parent-death
 			// signal by now, if the process still had one set. Then the
 			// process is gone, dying, or has SIGKILL pending.
 			if alive, why := stillAlive(pid); alive {
 				t.Errorf("the container's process %d after minirun was killed: got alive (%s), want killed with it", pid, why)
 			}
+			unix.Close(pidfd)
+			// What a killed minirun leaves (its state, its cgroup),
+			// delete --force removes.
+			if _, stderr, code := runBinary(t, nil, "delete", "--force", id); code != 0 {
+				t.Errorf("delete --force: exit status %d, %s", code, stderr)
+			}
+			checkNothingLeft(t, before)
 		})
 	}
 }

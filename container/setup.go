@@ -299,13 +299,22 @@ func (s *setup) finish() (int, error) {
 	return pid, nil
 }
 
-// pid is the container's process: the cloned task, or after a double fork
-// the grandchild (0 until it exists).
+// pid is the container's process as of now: the cloned task, or once a
+// double fork has made it, the grandchild. (Never 0: a 0 written to
+// cgroup.procs would move minirun itself.)
 func (s *setup) pid() int {
-	if s.plan.DoubleFork {
-		return int(int32(s.plan.Arena.Load64(s.plan.GrandchildTID)))
+	if gc := s.grandchild(); gc > 0 {
+		return gc
 	}
 	return s.task.TID
+}
+
+// grandchild is the double fork's grandchild, 0 until it exists.
+func (s *setup) grandchild() int {
+	if !s.plan.DoubleFork {
+		return 0
+	}
+	return int(int32(s.plan.Arena.Load64(s.plan.GrandchildTID)))
 }
 
 // fail kills and reaps the child and the grandchild, closes everything,
@@ -323,7 +332,7 @@ func (s *setup) fail(err error) error {
 	s.task.Join()
 	s.task.Reap()
 	if s.plan.DoubleFork {
-		if gc := s.pid(); gc > 0 {
+		if gc := s.grandchild(); gc > 0 {
 			unix.Kill(gc, unix.SIGKILL)
 			var ws unix.WaitStatus
 			unix.Wait4(gc, &ws, 0, nil)
@@ -341,7 +350,7 @@ func (s *setup) interrupt(sig os.Signal) {
 	s.interrupted = sig
 	if s.task != nil {
 		unix.Kill(s.task.TID, unix.SIGKILL)
-		if gc := s.pid(); s.plan.DoubleFork && gc > 0 {
+		if gc := s.grandchild(); gc > 0 {
 			unix.Kill(gc, unix.SIGKILL)
 		}
 	}

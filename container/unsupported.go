@@ -1,8 +1,6 @@
 package container
 
 import (
-	"fmt"
-
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/minirun/minirun/specs"
@@ -10,52 +8,17 @@ import (
 
 // Unsupported lists the parts of a valid spec that minirun cannot apply
 // yet. Each is refused rather than skipped: a container that silently
-// runs without the seccomp filter, the memory limit or the hook it asked
-// for is worse than one that does not start. linux.resources.devices is
-// the exception: runc's default config carries a deny-all rule there, and
-// without cgroups the device nodes a container has are exactly the default
-// ones and linux.devices.
+// runs without the seccomp filter or the label it asked for is worse than
+// one that does not start. (linux.resources are checked against this
+// host's cgroups by package cgroups, one line per field it cannot apply.)
 func Unsupported(s *rspec.Spec, file string) error {
 	var errs []specs.FieldError
 	add := func(path, what string) {
-		errs = append(errs, specs.FieldError{Path: path, Msg: what + " is not supported yet (minirun creates no cgroups, seccomp filters or hooks so far)"})
-	}
-	if h := s.Hooks; h != nil {
-		for _, k := range []struct {
-			name string
-			list []rspec.Hook
-		}{
-			{"prestart", h.Prestart}, {"createRuntime", h.CreateRuntime}, {"createContainer", h.CreateContainer},
-			{"startContainer", h.StartContainer}, {"poststart", h.Poststart}, {"poststop", h.Poststop},
-		} {
-			if len(k.list) > 0 {
-				add("hooks."+k.name, fmt.Sprintf("%d hook(s)", len(k.list)))
-			}
-		}
+		errs = append(errs, specs.FieldError{Path: path, Msg: what + " is not supported yet"})
 	}
 	if l := s.Linux; l != nil {
 		if l.Seccomp != nil {
 			add("linux.seccomp", "a seccomp filter")
-		}
-		if r := l.Resources; r != nil {
-			switch {
-			case r.Memory != nil:
-				add("linux.resources.memory", "a memory limit")
-			case r.CPU != nil:
-				add("linux.resources.cpu", "a CPU limit")
-			case r.Pids != nil:
-				add("linux.resources.pids", "a pids limit")
-			case r.BlockIO != nil:
-				add("linux.resources.blockIO", "a block I/O limit")
-			case len(r.HugepageLimits) > 0:
-				add("linux.resources.hugepageLimits", "a hugepage limit")
-			case r.Network != nil:
-				add("linux.resources.network", "a network class")
-			case len(r.Rdma) > 0:
-				add("linux.resources.rdma", "an RDMA limit")
-			case len(r.Unified) > 0:
-				add("linux.resources.unified", "a cgroup2 setting")
-			}
 		}
 		if l.IntelRdt != nil {
 			add("linux.intelRdt", "Intel RDT")
