@@ -41,6 +41,9 @@ func (rt *Runtime) Exec(id string, p *rspec.Process, o ExecOptions) (int, error)
 	if st := status(r); st != rspec.StateRunning && st != rspec.StateCreated {
 		return 0, fmt.Errorf("container %q: container not running (status %s); cannot exec", id, st)
 	}
+	if paused(r) {
+		return 0, fmt.Errorf("container %q is paused; resume it to exec", id)
+	}
 	if p.Terminal && o.Detach && o.ConsoleSocket == "" {
 		return 0, fmt.Errorf("exec: process.terminal: a detached process needs --console-socket to hand its terminal to")
 	}
@@ -114,7 +117,9 @@ type joined struct {
 // config with process p, and every namespace of the container's process a
 // join, by its /proc/PID/ns file.
 func joinSpec(r *statedir.Record, p *rspec.Process, container bool) *rspec.Spec {
-	s := &rspec.Spec{Version: r.Config.Version, Root: r.Config.Root, Process: p, Linux: &rspec.Linux{}}
+	// The root is the joined mount namespace's: root.path is kept only
+	// because a spec must have one.
+	s := &rspec.Spec{Version: r.Config.Version, Root: &rspec.Root{Path: r.Config.Root.Path}, Process: p, Linux: &rspec.Linux{}}
 	if l := r.Config.Linux; l != nil {
 		for _, n := range l.Namespaces {
 			info, ok := namespaces.ByType(n.Type)

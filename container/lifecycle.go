@@ -97,6 +97,9 @@ func (rt *Runtime) stateOf(r *statedir.Record) StateOf {
 	if st.Status != rspec.StateStopped {
 		st.Pid = r.Pid
 	}
+	if st.Status == rspec.StateRunning && paused(r) {
+		st.Status = StatePaused
+	}
 	if r.Owner != 0 || r.Config != nil {
 		st.Owner = strconv.Itoa(r.Owner)
 	}
