@@ -29,7 +29,7 @@ type insn struct {
 
 type asm struct {
 	ins     []insn
-	at      []int   // label → index in ins of the instruction it marks
+	at      []int // label → index in ins of the instruction it marks
 	names   []string
 	pending []label // labels marked but not yet followed by an instruction
 }

@@ -36,11 +36,11 @@ type Filter struct {
 	// them) and architectures this machine cannot run.
 	Skipped []string
 
-	arch   string
-	def    uint32
-	abis   []*abiPolicy
-	lines  []listLine // per instruction, for Explain
-	notes  []string
+	arch  string
+	def   uint32
+	abis  []*abiPolicy
+	lines []listLine // per instruction, for Explain
+	notes []string
 }
 
 // FieldError is an error in one field of the config; Field is its JSON
