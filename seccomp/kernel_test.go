@@ -337,7 +337,7 @@ func TestKernelActions(t *testing.T) {
 			},
 			[]result{{Name: "getpriority(0x12ab, 0)", Errno: 14}, {Name: "getpriority(0x13ab, 0)", Errno: reached}}},
 		{"flags", &rspec.LinuxSeccomp{DefaultAction: rspec.ActAllow,
-			Flags: []rspec.LinuxSeccompFlag{rspec.LinuxSeccompFlagLog, rspec.LinuxSeccompFlagSpecAllow, rspec.LinuxSeccompFlagWaitKillableRecv},
+			Flags:    []rspec.LinuxSeccompFlag{rspec.LinuxSeccompFlagLog, rspec.LinuxSeccompFlagSpecAllow, rspec.LinuxSeccompFlagWaitKillableRecv},
 			Syscalls: []rspec.LinuxSyscall{{Names: []string{"getppid"}, Action: rspec.ActNotify}}},
 			[]call{{Name: "getppid", Nr: getppid, Notify: 78}}, []result{{Name: "getppid", Errno: 78}}},
 	} {
