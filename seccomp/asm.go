@@ -15,7 +15,7 @@ import (
 
 // label names a place in the program: the instruction emitted right after
 // mark(label).
-type label int
+type label int32
 
 const noLabel label = -1
 
@@ -24,19 +24,36 @@ type insn struct {
 	k      uint32
 	jt, jf label // conditional jumps
 	ja     label // BPF_JA
-	note   string
+	note   note
+}
+
+// note is what a listing says beside an instruction. It keeps pointers and
+// renders only when Explain asks: compiling costs no formatting.
+type note struct {
+	text   string    // a fixed text
+	head   *interval // the instruction starts this interval's leaf
+	node   *interval // a tree node: nr >= node.lo?
+	c      *cond     // an argument comparison
+	bits32 bool
+	ret    bool // a return: name the action
 }
 
 type asm struct {
 	ins     []insn
-	at      []int // label → index in ins of the instruction it marks
-	names   []string
-	pending []label // labels marked but not yet followed by an instruction
+	at      []int            // label → index in ins of the instruction it marks
+	names   map[label]string // the few labels with names
+	pending []label          // labels marked but not yet followed by an instruction
+	head    *interval        // the next instruction starts this leaf
 }
 
 func (a *asm) newLabel(name string) label {
 	a.at = append(a.at, -1)
-	a.names = append(a.names, name)
+	if name != "" {
+		if a.names == nil {
+			a.names = map[label]string{}
+		}
+		a.names[label(len(a.at)-1)] = name
+	}
 	return label(len(a.at) - 1)
 }
 
@@ -47,6 +64,9 @@ func (a *asm) emit(i insn) {
 		a.at[l] = len(a.ins)
 	}
 	a.pending = a.pending[:0]
+	if a.head != nil {
+		i.note.head, a.head = a.head, nil
+	}
 	a.ins = append(a.ins, i)
 }
 
@@ -61,21 +81,21 @@ const (
 	opJSET  = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
 )
 
-func (a *asm) load(off uint32, note string) {
-	a.emit(insn{code: opLdAbs, k: off, jt: noLabel, jf: noLabel, ja: noLabel, note: note})
+func (a *asm) load(off uint32, n note) {
+	a.emit(insn{code: opLdAbs, k: off, jt: noLabel, jf: noLabel, ja: noLabel, note: n})
 }
 func (a *asm) and(k uint32) {
 	a.emit(insn{code: opAnd, k: k, jt: noLabel, jf: noLabel, ja: noLabel})
 }
 func (a *asm) ret(k uint32) {
-	a.emit(insn{code: opRet, k: k, jt: noLabel, jf: noLabel, ja: noLabel, note: retName(k)})
+	a.emit(insn{code: opRet, k: k, jt: noLabel, jf: noLabel, ja: noLabel, note: note{ret: true}})
 }
-func (a *asm) jump(code uint16, k uint32, jt, jf label, note string) {
-	a.emit(insn{code: code, k: k, jt: jt, jf: jf, ja: noLabel, note: note})
+func (a *asm) jump(code uint16, k uint32, jt, jf label, n note) {
+	a.emit(insn{code: code, k: k, jt: jt, jf: jf, ja: noLabel, note: n})
 }
 
 // jumpNext is a conditional jump whose other branch falls through.
-func (a *asm) jumpNext(code uint16, k uint32, jt, jf label, note string) {
+func (a *asm) jumpNext(code uint16, k uint32, jt, jf label, n note) {
 	next := a.newLabel("")
 	if jt == noLabel {
 		jt = next
@@ -83,19 +103,14 @@ func (a *asm) jumpNext(code uint16, k uint32, jt, jf label, note string) {
 	if jf == noLabel {
 		jf = next
 	}
-	a.jump(code, k, jt, jf, note)
+	a.jump(code, k, jt, jf, n)
 	a.mark(next)
 }
 
-// listLine is what a listing shows beside an instruction.
-type listLine struct {
-	labels []string
-	note   string
-}
-
 // assemble lays the program out and encodes it. It also returns, per
-// instruction, the labels that mark it and its note.
-func (a *asm) assemble() ([]unix.SockFilter, []listLine, error) {
+// instruction of a.ins, its position in the program (the others are long
+// jumps).
+func (a *asm) assemble() ([]unix.SockFilter, []int, error) {
 	if len(a.pending) != 0 {
 		return nil, nil, fmt.Errorf("internal error: a label marks the end of the program")
 	}
@@ -140,14 +155,7 @@ func (a *asm) assemble() ([]unix.SockFilter, []listLine, error) {
 		}
 	}
 
-	var out []unix.SockFilter
-	var lines []listLine
-	labels := map[int][]string{}
-	for l, i := range a.at {
-		if i >= 0 && a.names[l] != "" {
-			labels[i] = append(labels[i], a.names[l])
-		}
-	}
+	out := make([]unix.SockFilter, 0, len(a.ins)+8)
 	for i, in := range a.ins {
 		p := len(out)
 		if p != pos[i] {
@@ -181,11 +189,7 @@ func (a *asm) assemble() ([]unix.SockFilter, []listLine, error) {
 			}
 		}
 		out = append(out, f)
-		lines = append(lines, listLine{labels: labels[i], note: in.note})
 		out = append(out, islands...)
-		for range islands {
-			lines = append(lines, listLine{note: "long jump"})
-		}
 	}
-	return out, lines, nil
+	return out, pos, nil
 }

@@ -3,7 +3,6 @@ package seccomp
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -28,7 +27,12 @@ type interval struct {
 	ret    uint32    // the action, when rules is nil
 	rules  *sysRules // conditional rules
 	ap     *abiPolicy
-	key    string
+	bad    bool // a bad architecture, not the policy's
+}
+
+// same says whether two intervals decide alike by number alone.
+func (v interval) same(w interval) bool {
+	return v.rules == nil && w.rules == nil && v.ret == w.ret && v.bad == w.bad
 }
 
 // intervals cuts one ABI's range of numbers into runs that decide alike,
@@ -37,14 +41,14 @@ func (ap *abiPolicy) intervals(def uint32) []interval {
 	var iv []interval
 	add := func(v interval) {
 		v.ap = ap
-		if n := len(iv); n > 0 && iv[n-1].key == v.key && iv[n-1].hi+1 == v.lo {
+		if n := len(iv); n > 0 && iv[n-1].same(v) && iv[n-1].hi+1 == v.lo {
 			iv[n-1].hi = v.hi
 			return
 		}
 		iv = append(iv, v)
 	}
 	ret := func(lo, hi, r uint32) {
-		add(interval{lo: lo, hi: hi, ret: r, key: fmt.Sprintf("ret %#x", r)})
+		add(interval{lo: lo, hi: hi, ret: r})
 	}
 	gap := func(lo, hi uint32) {
 		if ap.enosys && hi > ap.maxNr {
@@ -75,7 +79,7 @@ func (ap *abiPolicy) intervals(def uint32) []interval {
 		if sr.uncond != nil {
 			ret(nr, nr, sr.uncond.action)
 		} else {
-			add(interval{lo: nr, hi: nr, rules: sr, key: sr.key()})
+			add(interval{lo: nr, hi: nr, rules: sr})
 		}
 		if nr == ap.abi.hi {
 			done = true
@@ -91,25 +95,13 @@ func (ap *abiPolicy) intervals(def uint32) []interval {
 
 const enosysRet = unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)
 
-func (sr *sysRules) key() string {
-	var b strings.Builder
-	for _, r := range sr.conds {
-		fmt.Fprintf(&b, "%#x:", r.action)
-		for _, c := range r.conds {
-			fmt.Fprintf(&b, "%d%s%#x&%#x,", c.idx, c.op, c.val, c.mask)
-		}
-		b.WriteByte(';')
-	}
-	return b.String()
-}
-
 // build emits the program:
 //
 //	ld arch; one jeq per audit arch; ret badArch
 //	per audit arch: ld nr; a binary search over its intervals
 func (f *Filter) build() ([]unix.SockFilter, error) {
-	a := &asm{}
-	a.load(offArch, "arch")
+	a := &asm{ins: make([]insn, 0, 1024), at: make([]int, 0, 1024)}
+	a.load(offArch, note{text: "arch"})
 	type group struct {
 		audit uint32
 		name  string
@@ -137,27 +129,27 @@ func (f *Filter) build() ([]unix.SockFilter, error) {
 	for _, g := range groups {
 		sort.Slice(g.iv, func(i, j int) bool { return g.iv[i].lo < g.iv[j].lo })
 		if last := g.iv[len(g.iv)-1]; last.hi != 0xffffffff {
-			g.iv = append(g.iv, interval{lo: last.hi + 1, hi: 0xffffffff, ret: badArch, key: "badarch"})
+			g.iv = append(g.iv, interval{lo: last.hi + 1, hi: 0xffffffff, ret: badArch, bad: true})
 		}
 		if g.iv[0].lo != 0 {
-			g.iv = append([]interval{{lo: 0, hi: g.iv[0].lo - 1, ret: badArch, key: "badarch"}}, g.iv...)
+			g.iv = append([]interval{{lo: 0, hi: g.iv[0].lo - 1, ret: badArch, bad: true}}, g.iv...)
 		}
 	}
 	for _, g := range groups {
 		g.entry = a.newLabel(g.name)
-		a.jumpNext(opJEQ, g.audit, g.entry, noLabel, auditName(g.audit))
+		a.jumpNext(opJEQ, g.audit, g.entry, noLabel, note{text: auditName(g.audit)})
 	}
 	a.ret(badArch)
 	for _, g := range groups {
 		a.mark(g.entry)
-		a.load(offNr, "nr")
+		a.load(offNr, note{text: "nr"})
 		f.tree(a, g.iv)
 	}
-	prog, lines, err := a.assemble()
+	prog, pos, err := a.assemble()
 	if err != nil {
 		return nil, &FieldError{Field: "linux.seccomp", Err: err}
 	}
-	f.lines = lines
+	f.asm, f.pos = a, pos
 	return prog, nil
 }
 
@@ -166,25 +158,19 @@ func (f *Filter) build() ([]unix.SockFilter, error) {
 // log2(len(iv)) comparisons before its leaf.
 func (f *Filter) tree(a *asm, iv []interval) {
 	if len(iv) == 1 {
-		f.leaf(a, iv[0])
+		f.leaf(a, &iv[0])
 		return
 	}
 	mid := len(iv) / 2
 	upper := a.newLabel("")
-	note := fmt.Sprintf("nr >= %d", iv[mid].lo)
-	if iv[mid].ap != nil {
-		if n := iv[mid].ap.abi.table.name(iv[mid].lo); n != "" {
-			note += " (" + n + ")"
-		}
-	}
-	a.jumpNext(opJGE, iv[mid].lo, upper, noLabel, note)
+	a.jumpNext(opJGE, iv[mid].lo, upper, noLabel, note{node: &iv[mid]})
 	f.tree(a, iv[:mid])
 	a.mark(upper)
 	f.tree(a, iv[mid:])
 }
 
-func (f *Filter) leaf(a *asm, v interval) {
-	a.mark(a.newLabel(v.describe()))
+func (f *Filter) leaf(a *asm, v *interval) {
+	a.head = v
 	if v.rules == nil {
 		a.ret(v.ret)
 		return
@@ -202,14 +188,17 @@ func (f *Filter) leaf(a *asm, v interval) {
 }
 
 // describe names an interval for listings: "x86_64 0-3: read…close".
-func (v interval) describe() string {
+func (v *interval) describe() string {
+	if v.bad {
+		return fmt.Sprintf("%s-%s: not an ABI the policy lists", num(v.lo), num(v.hi))
+	}
 	abiName := "?"
 	if v.ap != nil {
 		abiName = v.ap.abi.name
 	}
-	r := fmt.Sprintf("%s %d", abiName, v.lo)
+	r := abiName + " " + num(v.lo)
 	if v.hi != v.lo {
-		r += fmt.Sprintf("-%d", v.hi)
+		r += "-" + num(v.hi)
 	}
 	if v.ap != nil {
 		first, last := v.ap.abi.table.name(v.lo), ""
@@ -235,74 +224,71 @@ func emitCond(a *asm, c cond, fail label, bits32 bool) {
 	hi := lo + 4
 	vlo, vhi := uint32(c.val), uint32(c.val>>32)
 	mlo, mhi := uint32(c.mask), uint32(c.mask>>32)
-	argLo, argHi := fmt.Sprintf("arg%d", c.idx), fmt.Sprintf("arg%d high word", c.idx)
+	n := note{c: &c, bits32: bits32}
 	if bits32 {
-		a.load(lo, argLo)
-		note := fmt.Sprintf("%s %s %#x", argLo, c.op, vlo)
+		a.load(lo, n)
 		switch c.op {
 		case rspec.OpEqualTo:
-			a.jumpNext(opJEQ, vlo, noLabel, fail, note)
+			a.jumpNext(opJEQ, vlo, noLabel, fail, n)
 		case rspec.OpNotEqual:
-			a.jumpNext(opJEQ, vlo, fail, noLabel, note)
+			a.jumpNext(opJEQ, vlo, fail, noLabel, n)
 		case rspec.OpGreaterThan:
-			a.jumpNext(opJGT, vlo, noLabel, fail, note)
+			a.jumpNext(opJGT, vlo, noLabel, fail, n)
 		case rspec.OpGreaterEqual:
-			a.jumpNext(opJGE, vlo, noLabel, fail, note)
+			a.jumpNext(opJGE, vlo, noLabel, fail, n)
 		case rspec.OpLessThan:
-			a.jumpNext(opJGE, vlo, fail, noLabel, note)
+			a.jumpNext(opJGE, vlo, fail, noLabel, n)
 		case rspec.OpLessEqual:
-			a.jumpNext(opJGT, vlo, fail, noLabel, note)
+			a.jumpNext(opJGT, vlo, fail, noLabel, n)
 		case rspec.OpMaskedEqual:
 			a.and(mlo)
-			a.jumpNext(opJEQ, vlo&mlo, noLabel, fail, fmt.Sprintf("%s & %#x == %#x", argLo, mlo, vlo&mlo))
+			a.jumpNext(opJEQ, vlo&mlo, noLabel, fail, n)
 		}
 		return
 	}
 	pass := a.newLabel("")
-	note := fmt.Sprintf("arg%d %s %#x", c.idx, c.op, c.val)
 	switch c.op {
 	case rspec.OpEqualTo:
-		a.load(hi, argHi)
-		a.jumpNext(opJEQ, vhi, noLabel, fail, note)
-		a.load(lo, argLo)
-		a.jumpNext(opJEQ, vlo, noLabel, fail, note)
+		a.load(hi, n)
+		a.jumpNext(opJEQ, vhi, noLabel, fail, n)
+		a.load(lo, n)
+		a.jumpNext(opJEQ, vlo, noLabel, fail, n)
 	case rspec.OpNotEqual:
-		a.load(hi, argHi)
-		a.jumpNext(opJEQ, vhi, noLabel, pass, note)
-		a.load(lo, argLo)
-		a.jumpNext(opJEQ, vlo, fail, noLabel, note)
+		a.load(hi, n)
+		a.jumpNext(opJEQ, vhi, noLabel, pass, n)
+		a.load(lo, n)
+		a.jumpNext(opJEQ, vlo, fail, noLabel, n)
 	case rspec.OpMaskedEqual:
-		note = fmt.Sprintf("arg%d & %#x == %#x", c.idx, c.mask, c.val&c.mask)
 		if mhi != 0 {
-			a.load(hi, argHi)
+			a.load(hi, n)
 			a.and(mhi)
-			a.jumpNext(opJEQ, vhi&mhi, noLabel, fail, note)
+			a.jumpNext(opJEQ, vhi&mhi, noLabel, fail, n)
 		}
 		if mlo != 0 {
-			a.load(lo, argLo)
+			a.load(lo, n)
 			a.and(mlo)
-			a.jumpNext(opJEQ, vlo&mlo, noLabel, fail, note)
+			a.jumpNext(opJEQ, vlo&mlo, noLabel, fail, n)
 		}
 	case rspec.OpGreaterThan, rspec.OpGreaterEqual:
-		a.load(hi, argHi)
-		a.jumpNext(opJGT, vhi, pass, noLabel, note)
-		a.jumpNext(opJEQ, vhi, noLabel, fail, note)
-		a.load(lo, argLo)
+		a.load(hi, n)
+		a.jumpNext(opJGT, vhi, pass, noLabel, n)
+		a.jumpNext(opJEQ, vhi, noLabel, fail, n)
+		a.load(lo, n)
 		op := uint16(opJGT)
 		if c.op == rspec.OpGreaterEqual {
 			op = opJGE
 		}
-		a.jumpNext(op, vlo, noLabel, fail, note)
+		a.jumpNext(op, vlo, noLabel, fail, n)
 	case rspec.OpLessThan, rspec.OpLessEqual:
-		a.load(hi, argHi)
-		a.jumpNext(opJGT, vhi, fail, noLabel, note)
-		a.jumpNext(opJEQ, vhi, noLabel, pass, note)
-		a.load(lo, argLo)
+		a.load(hi, n)
+		a.jumpNext(opJGT, vhi, fail, noLabel, n)
+		a.jumpNext(opJEQ, vhi, noLabel, pass, n)
+		a.load(lo, n)
 		op := uint16(opJGE) // LT fails when lo >= v
 		if c.op == rspec.OpLessEqual {
 			op = opJGT // LE fails when lo > v
 		}
-		a.jumpNext(op, vlo, fail, noLabel, note)
+		a.jumpNext(op, vlo, fail, noLabel, n)
 	}
 	a.mark(pass)
 }

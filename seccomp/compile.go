@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sort"
@@ -36,11 +37,12 @@ type Filter struct {
 	// them) and architectures this machine cannot run.
 	Skipped []string
 
-	arch  string
-	def   uint32
-	abis  []*abiPolicy
-	lines []listLine // per instruction, for Explain
-	notes []string
+	arch    string
+	def     uint32
+	abis    []*abiPolicy
+	asm     *asm  // the program before layout, for Explain
+	pos     []int // asm.ins[i] is Program[pos[i]]
+	dropped []int // syscalls[i] dropped: their action is the default
 }
 
 // FieldError is an error in one field of the config; Field is its JSON
@@ -87,6 +89,8 @@ type abiPolicy struct {
 	sys    map[uint32]*sysRules
 	enosys bool   // numbers above maxNr answer ENOSYS
 	maxNr  uint32 // the largest number the policy names on this ABI
+	// socketcall and ipc: the multiplexers' numbers (i386), 0 if none.
+	socketcall, ipc uint32
 }
 
 // Compile turns an OCI seccomp policy into a BPF filter. It never panics:
@@ -137,7 +141,12 @@ func Compile(s *rspec.LinuxSeccomp, o Options) (*Filter, error) {
 	}
 	for _, a := range family {
 		if listed[a] {
-			flt.abis = append(flt.abis, &abiPolicy{abi: a, listed: true, sys: map[uint32]*sysRules{}})
+			ap := &abiPolicy{abi: a, listed: true, sys: make(map[uint32]*sysRules, 512)}
+			if a.mux {
+				ap.socketcall, _ = a.table.lookup("socketcall")
+				ap.ipc, _ = a.table.lookup("ipc")
+			}
+			flt.abis = append(flt.abis, ap)
 		}
 	}
 
@@ -155,22 +164,29 @@ func Compile(s *rspec.LinuxSeccomp, o Options) (*Filter, error) {
 	}
 
 	missing := map[string][]string{} // name → ABIs that lack it
+	// nrs[k][j]: the number of name j on ABI k, or noNr.
+	nrs := make([][]uint32, len(flt.abis))
 	for i, sc := range s.Syscalls {
-		g := fmt.Sprintf("%s.syscalls[%d]", f, i)
-		act, err := action(sc.Action, sc.ErrnoRet, g+".action", g+".errnoRet")
+		// The field's path, made only for an error: most policies have none.
+		g := func() string { return fmt.Sprintf("%s.syscalls[%d]", f, i) }
+		act, err := action(sc.Action, sc.ErrnoRet, "action", "errnoRet")
 		if err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				fe.Field = g() + "." + fe.Field
+			}
 			return nil, err
 		}
 		if len(sc.Names) == 0 {
-			return nil, fieldErr(g+".names", "missing; list the system calls the rule applies to")
+			return nil, fieldErr(g()+".names", "missing; list the system calls the rule applies to")
 		}
 		conds := make([]cond, len(sc.Args))
 		seen := [6]bool{}
 		repeated := false
 		for j, a := range sc.Args {
-			h := fmt.Sprintf("%s.args[%d]", g, j)
+			h := func() string { return fmt.Sprintf("%s.args[%d]", g(), j) }
 			if a.Index > 5 {
-				return nil, fieldErr(h+".index", "%d is out of range 0 to 5", a.Index)
+				return nil, fieldErr(h()+".index", "%d is out of range 0 to 5", a.Index)
 			}
 			c := cond{idx: a.Index, op: a.Op, val: a.Value, mask: ^uint64(0)}
 			switch a.Op {
@@ -178,7 +194,7 @@ func Compile(s *rspec.LinuxSeccomp, o Options) (*Filter, error) {
 			case rspec.OpMaskedEqual:
 				c.mask, c.val = a.Value, a.ValueTwo
 			default:
-				return nil, fieldErr(h+".op", "unknown operator %q", a.Op)
+				return nil, fieldErr(h()+".op", "unknown operator %q", a.Op)
 			}
 			if seen[a.Index] {
 				repeated = true
@@ -191,23 +207,29 @@ func Compile(s *rspec.LinuxSeccomp, o Options) (*Filter, error) {
 		}
 		for j, n := range sc.Names {
 			if n == "" {
-				return nil, fieldErr(fmt.Sprintf("%s.names[%d]", g, j), "must not be empty")
+				return nil, fieldErr(fmt.Sprintf("%s.names[%d]", g(), j), "must not be empty")
 			}
 		}
-		// The ENOSYS threshold counts every name the policy gives, whatever
-		// its rule becomes (runc's findLastSyscalls).
-		for _, ap := range flt.abis {
+		// Look each name up once per ABI. The ENOSYS threshold counts every
+		// name the policy gives, whatever its rule becomes (runc's
+		// findLastSyscalls).
+		for k, ap := range flt.abis {
+			nrs[k] = nrs[k][:0]
 			for _, n := range sc.Names {
-				if nr, ok := ap.abi.table.lookup(n); ok && nr > ap.maxNr {
+				nr, ok := ap.abi.table.lookup(n)
+				if !ok {
+					nr = noNr
+				} else if nr > ap.maxNr {
 					ap.maxNr = nr
 				}
+				nrs[k] = append(nrs[k], nr)
 			}
 		}
 		// A rule with the default action changes nothing and runc drops it
 		// (libseccomp refuses it): dropping it also keeps it from shadowing
 		// a later rule for the same call.
 		if act == def {
-			flt.notes = append(flt.notes, fmt.Sprintf("%s: action is the default action; dropped as runc does", g))
+			flt.dropped = append(flt.dropped, i)
 			continue
 		}
 		// Rules: one with every condition, AND-ed; if an argument is
@@ -221,9 +243,9 @@ func Compile(s *rspec.LinuxSeccomp, o Options) (*Filter, error) {
 		} else {
 			sets = [][]cond{conds}
 		}
-		for _, n := range sc.Names {
-			for _, ap := range flt.abis {
-				if !ap.add(n, sets, act, i) {
+		for j, n := range sc.Names {
+			for k, ap := range flt.abis {
+				if !ap.add(n, nrs[k][j], sets, act, i) {
 					missing[n] = append(missing[n], ap.abi.name)
 				}
 			}
@@ -269,6 +291,9 @@ func Compile(s *rspec.LinuxSeccomp, o Options) (*Filter, error) {
 	return flt, nil
 }
 
+// noNr marks a name an ABI does not have.
+const noNr = ^uint32(0)
+
 // bpfMaxInsns is the kernel's limit on a classic BPF program (BPF_MAXINSNS).
 const bpfMaxInsns = 4096
 
@@ -282,27 +307,28 @@ func allowish(a rspec.LinuxSeccompAction) bool {
 // to the multiplexer too, with its first argument set to the call's number
 // (the call's own argument 0 cannot be seen there; the others stay,
 // compared with the multiplexer's arguments, as libseccomp leaves them).
-func (ap *abiPolicy) add(name string, sets [][]cond, act uint32, src int) bool {
+func (ap *abiPolicy) add(name string, nr uint32, sets [][]cond, act uint32, src int) bool {
 	found := false
-	if nr, ok := ap.abi.table.lookup(name); ok {
+	if nr != noNr {
 		found = true
 		for _, cs := range sets {
 			ap.rule(nr, name, cs, act, src)
 		}
 	}
 	if ap.abi.mux {
-		for _, m := range []struct {
+		for _, m := range [2]struct {
 			mux   string
+			nr    uint32
 			table sysTable
-		}{{"socketcall", socketcallTable}, {"ipc", ipcTable}} {
+		}{{"socketcall", ap.socketcall, socketcallTable}, {"ipc", ap.ipc, ipcTable}} {
+			if m.nr == 0 {
+				continue
+			}
 			call, ok := m.table.lookup(name)
 			if !ok {
 				continue
 			}
-			nr, ok := ap.abi.table.lookup(m.mux)
-			if !ok {
-				continue
-			}
+			nr := m.nr
 			found = true
 			for _, cs := range sets {
 				mcs := []cond{{idx: 0, op: rspec.OpEqualTo, val: uint64(call), mask: ^uint64(0)}}

@@ -26,24 +26,37 @@ func (f *Filter) Explain() string {
 			fmt.Fprintf(&b, "  %s\n", s)
 		}
 	}
-	if len(f.notes) > 0 {
-		fmt.Fprintf(&b, "\nnotes:\n")
-		for _, s := range f.notes {
-			fmt.Fprintf(&b, "  %s\n", s)
-		}
+	for _, i := range f.dropped {
+		fmt.Fprintf(&b, "linux.seccomp.syscalls[%d]: the default action; dropped, as runc does\n", i)
 	}
 	fmt.Fprintf(&b, "\nBPF program, %d instructions (the kernel takes up to %d):\n", len(f.Program), bpfMaxInsns)
-	for i, in := range f.Program {
-		var l listLine
-		if i < len(f.lines) {
-			l = f.lines[i]
+	type listLine struct {
+		labels []string
+		note   note
+	}
+	lines := make([]listLine, len(f.Program))
+	for i := range lines {
+		lines[i].note.text = "long jump" // unless an instruction of asm lands here
+	}
+	for i, in := range f.asm.ins {
+		lines[f.pos[i]].note = in.note
+	}
+	for l, i := range f.asm.at {
+		if name := f.asm.names[label(l)]; i >= 0 && name != "" {
+			lines[f.pos[i]].labels = append(lines[f.pos[i]].labels, name)
 		}
+	}
+	for i, in := range f.Program {
+		l := lines[i]
 		for _, name := range l.labels {
 			fmt.Fprintf(&b, "%s:\n", name)
 		}
+		if l.note.head != nil {
+			fmt.Fprintf(&b, "%s:\n", l.note.head.describe())
+		}
 		text := disasm(i, in)
-		if l.note != "" {
-			text = fmt.Sprintf("%-36s ; %s", text, l.note)
+		if n := l.note.render(in); n != "" {
+			text = fmt.Sprintf("%-36s ; %s", text, n)
 		}
 		fmt.Fprintf(&b, "  %4d  %s\n", i, text)
 	}
@@ -166,4 +179,42 @@ func disasm(i int, in unix.SockFilter) string {
 		return fmt.Sprintf("%-4s #%#x, %d, %d", op, in.K, i+1+int(in.Jt), i+1+int(in.Jf))
 	}
 	return fmt.Sprintf("code %#x k %#x jt %d jf %d", in.Code, in.K, in.Jt, in.Jf)
+}
+
+// render says what an instruction does, in the policy's words.
+func (n note) render(in unix.SockFilter) string {
+	switch {
+	case n.text != "":
+		return n.text
+	case n.ret:
+		return retName(in.K)
+	case n.node != nil:
+		r := fmt.Sprintf("nr >= %s", num(n.node.lo))
+		if n.node.ap != nil {
+			if name := n.node.ap.abi.table.name(n.node.lo); name != "" {
+				r += " (" + name + ")"
+			}
+		}
+		return r
+	case n.c != nil:
+		if in.Code == opLdAbs {
+			if (in.K-offArgs)%8 == 4 {
+				return fmt.Sprintf("arg%d, high word", n.c.idx)
+			}
+			return fmt.Sprintf("arg%d", n.c.idx)
+		}
+		if in.Code == opAnd {
+			return ""
+		}
+		return condString(*n.c, n.bits32)
+	}
+	return ""
+}
+
+// num prints a system call number: x32's and ARM's private ones in hex.
+func num(v uint32) string {
+	if v >= 0x10000 {
+		return fmt.Sprintf("%#x", v)
+	}
+	return fmt.Sprint(v)
 }

@@ -45,8 +45,9 @@ type call struct {
 }
 
 type helperReq struct {
-	Policy *rspec.LinuxSeccomp `json:"policy"`
+	Policy *rspec.LinuxSeccomp `json:"policy"` // nil: no filter
 	Calls  []call              `json:"calls"`
+	Loop   int                 `json:"loop"` // time this many getppid calls
 }
 
 type result struct {
@@ -60,6 +61,7 @@ type helperOut struct {
 	Seccomp string   `json:"seccomp"` // the Seccomp: line of /proc/self/status
 	Results []result `json:"results"`
 	Pid     int      `json:"pid"`
+	LoopNs  int64    `json:"loopNs"`
 }
 
 func helperMain(req string) int {
@@ -70,6 +72,9 @@ func helperMain(req string) int {
 	}
 	// A KILL_PROCESS must not leave a core file behind.
 	_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
+	if r.Policy == nil {
+		return helperLoop(r.Loop, "none")
+	}
 	f, err := Compile(r.Policy, Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper: compile:", err)
@@ -100,6 +105,9 @@ func helperMain(req string) int {
 			out.Seccomp = strings.TrimSpace(strings.TrimPrefix(sc.Text(), "Seccomp:"))
 		}
 	}
+	if r.Loop > 0 {
+		return helperLoop(r.Loop, out.Seccomp)
+	}
 	for _, c := range r.Calls {
 		if c.Notify != 0 {
 			go answerNotify(int(fd), c.Notify)
@@ -107,6 +115,19 @@ func helperMain(req string) int {
 		out.Results = append(out.Results, callOnThread(c))
 	}
 	b, _ := json.Marshal(out)
+	os.Stdout.Write(append(b, '\n'))
+	return 0
+}
+
+// helperLoop times n getppid calls on this thread and reports the time.
+func helperLoop(n int, mode string) int {
+	runtime.LockOSThread()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		unix.RawSyscall(unix.SYS_GETPPID, 0, 0, 0)
+	}
+	el := time.Since(start)
+	b, _ := json.Marshal(helperOut{Seccomp: mode, LoopNs: el.Nanoseconds()})
 	os.Stdout.Write(append(b, '\n'))
 	return 0
 }
@@ -171,9 +192,13 @@ func answerNotify(fd, errno int) {
 
 // runHelper runs the helper with a policy and calls; it returns what the
 // helper reported, or how it died.
-func runHelper(t *testing.T, p *rspec.LinuxSeccomp, calls []call) (*helperOut, *exec.ExitError, string) {
+func runHelper(t testing.TB, p *rspec.LinuxSeccomp, calls []call) (*helperOut, *exec.ExitError, string) {
+	return runHelperReq(t, helperReq{Policy: p, Calls: calls})
+}
+
+func runHelperReq(t testing.TB, r helperReq) (*helperOut, *exec.ExitError, string) {
 	t.Helper()
-	req, err := json.Marshal(helperReq{Policy: p, Calls: calls})
+	req, err := json.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
