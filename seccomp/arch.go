@@ -75,9 +75,15 @@ var (
 	abiARM     = &abi{rspec.ArchARM, "arm", unix.AUDIT_ARCH_ARM, 0, 0xffffffff, true, false, sysARM}
 )
 
-// families maps a GOARCH minirun builds for to the ABIs its kernel runs:
-// the native one first, then the compat ones a config may list.
-var families = map[string][]*abi{
-	"amd64": {abiX86_64, abiI386, abiX32},
-	"arm64": {abiAArch64, abiARM},
+// family gives the ABIs the kernel of a GOARCH minirun builds for runs:
+// the native one first, then the compat ones a config may list. (A switch,
+// not a map: the package has nothing to initialise at start.)
+func family(goarch string) []*abi {
+	switch goarch {
+	case "amd64":
+		return []*abi{abiX86_64, abiI386, abiX32}
+	case "arm64":
+		return []*abi{abiAArch64, abiARM}
+	}
+	return nil
 }

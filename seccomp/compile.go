@@ -104,8 +104,8 @@ func Compile(s *rspec.LinuxSeccomp, o Options) (*Filter, error) {
 	if goarch == "" {
 		goarch = runtime.GOARCH
 	}
-	family, ok := families[goarch]
-	if !ok {
+	family := family(goarch)
+	if family == nil {
 		return nil, fieldErr(f, "no system call tables for GOARCH %q (only amd64 and arm64)", goarch)
 	}
 	def, err := action(s.DefaultAction, s.DefaultErrnoRet, f+".defaultAction", f+".defaultErrnoRet")
