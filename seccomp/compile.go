@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -450,4 +451,18 @@ var allArchs = []rspec.Arch{
 	rspec.ArchMIPSEL64N32, rspec.ArchPPC, rspec.ArchPPC64, rspec.ArchPPC64LE, rspec.ArchS390,
 	rspec.ArchS390X, rspec.ArchPARISC, rspec.ArchPARISC64, rspec.ArchRISCV64, rspec.ArchLOONGARCH64,
 	rspec.ArchM68K, rspec.ArchSH, rspec.ArchSHEB,
+}
+
+// Encode returns Program as the kernel reads it: an array of struct
+// sock_filter {__u16 code; __u8 jt; __u8 jf; __u32 k;} in the machine's byte
+// order, 8 bytes an instruction, ready to copy into memory the child
+// points a struct sock_fprog at (len = len(Program)).
+func (f *Filter) Encode() []byte {
+	b := make([]byte, 0, 8*len(f.Program))
+	for _, in := range f.Program {
+		b = binary.NativeEndian.AppendUint16(b, in.Code)
+		b = append(b, in.Jt, in.Jf)
+		b = binary.NativeEndian.AppendUint32(b, in.K)
+	}
+	return b
 }

@@ -1,10 +1,12 @@
 package seccomp
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"unsafe"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -282,5 +284,19 @@ func TestFeatures(t *testing.T) {
 		if _, err := Compile(s, Options{}); err != nil {
 			t.Errorf("Flags lists %s, which Compile refuses: %v", fl, err)
 		}
+	}
+}
+
+// TestEncode: the bytes are the kernel's struct sock_filter array, the
+// same memory as []unix.SockFilter.
+func TestEncode(t *testing.T) {
+	f, err := Compile(dockerProfile(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := f.Encode()
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(&f.Program[0])), len(f.Program)*int(unsafe.Sizeof(f.Program[0])))
+	if !bytes.Equal(b, raw) {
+		t.Fatalf("Encode differs from the in-memory []unix.SockFilter (%d and %d bytes)", len(b), len(raw))
 	}
 }

@@ -102,8 +102,20 @@
 //
 // # Installing it
 //
-// The installing process must have no_new_privs set (prctl
-// PR_SET_NO_NEW_PRIVS) or hold CAP_SYS_ADMIN in its user namespace, then
-// call seccomp(SECCOMP_SET_MODE_FILTER, Filter.Flags, &sock_fprog{len,
-// Program}). With Filter.Notify the call returns the listener's fd.
+// seccomp(SECCOMP_SET_MODE_FILTER, Filter.Flags, &sock_fprog{len(Program),
+// Program}) (Encode gives the array's bytes). The kernel takes it from a
+// task that has no_new_privs set or holds CAP_SYS_ADMIN in its user
+// namespace; so, as runc does:
+//
+//   - process.noNewPrivileges: prctl(PR_SET_NO_NEW_PRIVS) and then the
+//     filter, as the last step before execve, after capabilities and ids are
+//     set: the filter then only sees execve and the container's own calls.
+//   - otherwise: the filter goes in while the child still holds
+//     CAP_SYS_ADMIN, before it drops capabilities, and every call the child
+//     makes after it (capset, setresuid, execve…) must pass the filter.
+//
+// The child is one thread: no TSYNC. With Filter.Notify the call returns a
+// listener fd, opened O_CLOEXEC: the parent must take it (pidfd_getfd, or
+// SCM_RIGHTS) before the child's execve closes it, and the child must not
+// make a notified call before the parent holds the listener.
 package seccomp
