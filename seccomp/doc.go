@@ -71,7 +71,9 @@
 //     each comparison becomes a rule of its own, OR-ed (runc's fallback, as
 //     libseccomp takes one comparison per argument per rule).
 //     MASKED_EQ compares arg&value with valueTwo&value (libseccomp masks the
-//     datum too). On the 32-bit ABIs (x86, x32, arm) only the low 32 bits of
+//     datum too); a word whose mask is zero is not compared, and a rule whose
+//     comparisons all are such is unconditional (libseccomp 2.6; 2.5 compared
+//     such a word with zero). On the 32-bit ABIs (x86, x32, arm) only the low 32 bits of
 //     the argument and of the value are compared, as libseccomp does.
 //   - Several rules for one call: the first rule without conditions decides
 //     alone, whatever comes before or after it (libseccomp keeps the first
