@@ -3,6 +3,7 @@ module github.com/minirun/minirun
 go 1.26.0
 
 require (
+	github.com/moby/profiles/seccomp v0.3.0
 	github.com/opencontainers/runtime-spec v1.3.0
 	github.com/urfave/cli/v2 v2.27.7
 	golang.org/x/sys v0.50.0
