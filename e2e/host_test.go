@@ -19,23 +19,32 @@ import (
 
 // What a test may leave on the host, and how the tests find it: a snapshot
 // of the host before the test and another after its cleanups; whatever is
-// new and stays new is left behind. The machine is shared (other sessions
-// start shells, containers and cgroups of their own), so a new thing must
-// stay for a moment before it counts, and a cgroup under a folder that was
-// there before counts only when it is empty (a live one belongs to whoever
-// runs in it; the check for processes below finds the test's own).
+// new, stays new for a moment, and is this run's, is left behind. The
+// machine is shared (other sessions start shells, containers and cgroups
+// of their own at the same time), so only what can be told to be this
+// run's counts, and only that is ever removed:
+//   - a cgroup whose path has the run's tag (every client is given a cgroup
+//     parent or namespace with it) or a name the test declares (the
+//     validation suite's fixed cgroup paths);
+//   - a mount whose mount point or source is in the run's folder or has
+//     the tag (overlays, network namespaces, shm);
+//   - a network link with the tag (bridges), or a veth whose peer was in
+//     a namespace of ours (gone with it, so not checked apart);
+//   - an entry new in a shared folder (the runtimes' default state roots,
+//     CNI's results, containerd's shim sockets) that has the tag in its
+//     name, names the run's folder in its files (a runtime's state holds
+//     its bundle's path), or is a socket no one listens on any more;
+//   - a process whose command line, executable, working folder or root is
+//     in the run's folder or the tools'.
 
-// watchedDirs are the shared folders clients and runtimes write to; an
-// entry new in one of them, or the folder itself when it is new, is left
-// behind.
+// watchedDirs are the shared folders clients and runtimes write to.
 var watchedDirs = []string{
-	"/run/containerd", "/run/containerd/s", "/run/containerd/runc",
+	"/run/containerd/s", "/run/containerd/runc", "/run/containerd/fifo",
 	"/run/containerd/io.containerd.runtime.v2.task",
-	"/var/lib/cni", "/var/lib/cni/results", "/var/lib/cni/networks",
-	"/run/netns", "/var/run/netns",
-	"/run/runc", "/run/minirun", "/run/crun",
+	"/var/lib/cni/results", "/var/lib/cni/networks",
+	"/run/netns", "/run/runc", "/run/minirun", "/run/crun",
 	"/var/lib/containers", "/run/containers", "/run/libpod",
-	"/etc/cni/net.d", "/var/lib/containerd",
+	"/etc/cni/net.d",
 }
 
 type hostSnapshot struct {
@@ -115,24 +124,21 @@ func (l leftovers) String() string {
 	return b.String()
 }
 
-func diffHost(before, after hostSnapshot) leftovers {
+// diffHost lists what after has that before had not and is this run's;
+// extraCgroups are cgroup names besides the tag that are the test's.
+func diffHost(before, after hostSnapshot, extraCgroups []string) leftovers {
 	var l leftovers
 	for p := range after.cgroups {
-		if before.cgroups[p] {
-			continue
-		}
-		// A cgroup under a folder that existed before is someone else's
-		// while a process of theirs runs in it.
-		if before.cgroups[filepath.Dir(p)] && !strings.Contains(p, tag) && !cgroupEmpty(p) {
+		if before.cgroups[p] || !ours(p, extraCgroups) {
 			continue
 		}
 		// Report the top of a new subtree only.
-		if !after.cgroups[filepath.Dir(p)] || before.cgroups[filepath.Dir(p)] {
+		if parent := filepath.Dir(p); !after.cgroups[parent] || before.cgroups[parent] || !ours(parent, extraCgroups) {
 			l.cgroups = append(l.cgroups, p)
 		}
 	}
 	for m := range after.mounts {
-		if !before.mounts[m] {
+		if !before.mounts[m] && (strings.Contains(m, workDir) || strings.Contains(m, tag)) {
 			l.mounts = append(l.mounts, m)
 		}
 	}
@@ -142,7 +148,7 @@ func diffHost(before, after hostSnapshot) leftovers {
 		}
 	}
 	for f := range after.files {
-		if !before.files[f] && (before.files[filepath.Dir(f)] || !after.files[filepath.Dir(f)]) {
+		if !before.files[f] && !slices.Contains(watchedDirs, f) && fileIsOurs(f) {
 			l.files = append(l.files, f)
 		}
 	}
@@ -153,22 +159,53 @@ func diffHost(before, after hostSnapshot) leftovers {
 	return l
 }
 
-// cgroupEmpty says whether a cgroup has neither processes nor children.
-func cgroupEmpty(p string) bool {
-	procs, err := os.ReadFile(filepath.Join(p, "cgroup.procs"))
-	if err != nil || len(strings.TrimSpace(string(procs))) > 0 {
-		return false
+// ours says whether a cgroup path is this run's: it has the tag, or one of
+// its folders is named in extra.
+func ours(p string, extra []string) bool {
+	if strings.Contains(p, tag) {
+		return true
 	}
-	entries, err := os.ReadDir(p)
+	for _, part := range strings.Split(p, "/") {
+		if slices.Contains(extra, part) {
+			return true
+		}
+	}
+	return false
+}
+
+// fileIsOurs says whether an entry of a shared folder is this run's: its
+// name has the tag, a file in it (or it) names the run's folder, or it is
+// a socket that no one listens on.
+func fileIsOurs(f string) bool {
+	if strings.Contains(filepath.Base(f), tag) {
+		return true
+	}
+	fi, err := os.Lstat(f)
 	if err != nil {
 		return false
 	}
-	for _, e := range entries {
-		if e.IsDir() {
+	if fi.Mode()&os.ModeSocket != 0 {
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
 			return false
 		}
+		defer unix.Close(fd)
+		return unix.Connect(fd, &unix.SockaddrUnix{Name: f}) == unix.ECONNREFUSED
 	}
-	return true
+	found := false
+	filepath.WalkDir(f, func(p string, d os.DirEntry, err error) error {
+		if err != nil || found || d.IsDir() {
+			return nil
+		}
+		if info, err := d.Info(); err != nil || !info.Mode().IsRegular() || info.Size() > 1<<20 {
+			return nil
+		}
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), workDir) {
+			found = true
+		}
+		return nil
+	})
+	return found
 }
 
 // ourProcesses lists the processes that belong to this run: any but the
@@ -224,8 +261,10 @@ func procDescription(pid int) string {
 
 // watchHost snapshots the host now and, when the test ends (after every
 // cleanup registered later, which runs first), fails the test if anything
-// new stayed, then removes what it can of it so the next test starts clean.
-func watchHost(t *testing.T) {
+// of this run's stayed, then removes what it can of it so the next test
+// starts clean. extraCgroups are cgroup names besides the tag the test's
+// clients use.
+func watchHost(t *testing.T, extraCgroups ...string) {
 	t.Helper()
 	before, err := takeSnapshot()
 	if err != nil {
@@ -241,7 +280,7 @@ func watchHost(t *testing.T) {
 				t.Errorf("snapshot of the host: %v", err)
 				return true
 			}
-			l = diffHost(before, after)
+			l = diffHost(before, after, extraCgroups)
 			return l.empty()
 		})
 		if l.empty() {
