@@ -131,7 +131,7 @@ func writeImageArchive(file, name string, layer []byte, cfg imageConfig) error {
 	// from org.opencontainers.image.ref.name, which it takes whole when it
 	// is a full name.
 	manifestDesc.Annotations = map[string]string{
-		"io.containerd.image.name":         name,
+		"io.containerd.image.name":          name,
 		"org.opencontainers.image.ref.name": name,
 	}
 	index, err := json.Marshal(map[string]any{
