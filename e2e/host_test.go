@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -417,13 +418,21 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-// unmountUnder unmounts every mount at or below dir, deepest first: what a
-// client's overlay or netns left there when it was killed.
-func unmountUnder(t *testing.T, dir string) {
+// unmountUnder unmounts every mount at or below dir, deepest first (what
+// a client's overlay or netns left there when it was killed, what
+// propagated back from a container), and returns their mount points.
+func unmountUnder(t testing.TB, dir string) []string {
+	points, err := unmountAll(dir)
+	if err != nil {
+		t.Logf("unmounting under %s: %v", dir, err)
+	}
+	return points
+}
+
+func unmountAll(dir string) ([]string, error) {
 	ms, err := readMounts()
 	if err != nil {
-		t.Logf("reading mounts: %v", err)
-		return
+		return nil, err
 	}
 	var points []string
 	for _, m := range ms {
@@ -432,11 +441,13 @@ func unmountUnder(t *testing.T, dir string) {
 		}
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(points)))
+	var errs []error
 	for _, p := range points {
 		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			t.Logf("unmount %s: %v", p, err)
+			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
 		}
 	}
+	return points, errors.Join(errs...)
 }
 
 // removeAll removes a test's folder after unmounting what is under it,

@@ -52,7 +52,16 @@ func setupAndRun(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(workDir)
+	// Never a plain RemoveAll: a mount left under the folder (a
+	// container's /proc or /sys that propagated back) would be walked.
+	defer func() {
+		if _, err := unmountAll(workDir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		if out, err := exec.Command("rm", "-rf", "--one-file-system", workDir).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "removing %s: %v %s\n", workDir, err, out)
+		}
+	}()
 	// Container processes run as other users sometimes (the validation
 	// suite's process_user): let them reach their bundles.
 	if err := os.Chmod(workDir, 0o755); err != nil {
