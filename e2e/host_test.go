@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -35,8 +36,8 @@ import (
 //     CNI's results, containerd's shim sockets) that has the tag in its
 //     name, names the run's folder in its files (a runtime's state holds
 //     its bundle's path), or is a socket no one listens on any more;
-//   - a process whose command line, executable, working folder or root is
-//     in the run's folder or the tools'.
+//   - a process started since the snapshot whose command line, executable,
+//     working folder or root is in the run's folder.
 
 // watchedDirs are the shared folders clients and runtimes write to.
 var watchedDirs = []string{
@@ -53,10 +54,20 @@ type hostSnapshot struct {
 	mounts  map[string]bool // "mount point (fstype source)"
 	links   map[string]bool // network interface names
 	files   map[string]bool // watched folders and their entries
+	procs   map[string]bool // "pid start-time" of every process
 }
 
 func takeSnapshot() (hostSnapshot, error) {
-	s := hostSnapshot{cgroups: map[string]bool{}, mounts: map[string]bool{}, links: map[string]bool{}, files: map[string]bool{}}
+	s := hostSnapshot{cgroups: map[string]bool{}, mounts: map[string]bool{}, links: map[string]bool{}, files: map[string]bool{}, procs: map[string]bool{}}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return s, err
+	}
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			s.procs[procKey(pid)] = true
+		}
+	}
 	mounts, err := readMounts()
 	if err != nil {
 		return s, err
@@ -153,7 +164,13 @@ func diffHost(before, after hostSnapshot, extraCgroups []string) leftovers {
 			l.files = append(l.files, f)
 		}
 	}
-	l.procs = ourProcesses()
+	// Only a process started since: the test's own ancestors (go test, a
+	// make's shell) name the same folders.
+	for _, pid := range ourProcesses() {
+		if !before.procs[procKey(pid)] {
+			l.procs = append(l.procs, pid)
+		}
+	}
 	for _, s := range [][]string{l.cgroups, l.mounts, l.links, l.files} {
 		sort.Strings(s)
 	}
@@ -211,13 +228,13 @@ func fileIsOurs(f string) bool {
 
 // ourProcesses lists the processes that belong to this run: any but the
 // test itself whose command line, executable, working folder or root lies
-// in the run's folder or the tools' (a containerd, a shim, a conmon, a
-// container whose rootfs is there, a validation program).
+// in the run's folder (a containerd, a shim, a conmon, a container whose
+// rootfs is there, a validation program, which runs from a folder there).
 func ourProcesses() []int {
 	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	self := os.Getpid()
-	places := []string{workDir, toolsDir()}
+	places := []string{workDir}
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == self {
@@ -228,6 +245,19 @@ func ourProcesses() []int {
 		}
 	}
 	return pids
+}
+
+// procKey names a process for as long as it lives: its pid and its start
+// time (a pid is reused, the pair is not).
+func procKey(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	// The command name, in parentheses, may hold spaces: fields count
+	// from the last ')'. The start time is field 22, the 20th after it.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 20 {
+		return strconv.Itoa(pid)
+	}
+	return strconv.Itoa(pid) + " " + f[19]
 }
 
 func procMentions(pid int, places []string) bool {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/minirun/minirun/internal/testbin"
 )
 
@@ -45,8 +47,16 @@ func setupAndRun(m *testing.M) int {
 	if os.Geteuid() != 0 {
 		return m.Run() // every test skips, saying why
 	}
+	// One run at a time on a machine: runs would compete for the two
+	// CPUs, and containerd's and podman's shared folders are easier to
+	// keep clean one run at a time. A second run waits here.
+	unlock, err := lockRun()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer unlock()
 	tag = fmt.Sprintf("mre2e%d", os.Getpid()%100000)
-	var err error
 	workDir, err = os.MkdirTemp("", "minirun-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -113,6 +123,27 @@ func setupAndRun(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// lockRun takes the machine-wide lock of e2e runs, waiting for it, and
+// returns its release.
+func lockRun() (func(), error) {
+	dir := "/run/lock"
+	if _, err := os.Stat(dir); err != nil {
+		dir = os.TempDir()
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "minirun-e2e.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		fmt.Fprintf(os.Stderr, "another e2e run holds %s; waiting for it\n", f.Name())
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return func() { f.Close() }, nil
 }
 
 // lifecycle is what every client calls.
