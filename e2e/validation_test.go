@@ -195,6 +195,16 @@ func removeCgroupsNamed(t *testing.T, rel string) {
 	}
 }
 
+// secondTry is a program's second run after its first failed: some
+// programs race with the container they start (killsig signals a shell
+// that may not have set its trap yet, under load), and one failure of
+// theirs says nothing of the runtime. The output keeps both.
+func secondTry(first, again tapResult) tapResult {
+	again.mounts = append(first.mounts, again.mounts...)
+	again.output = "first try: " + first.summary() + "\nsecond try:\n" + again.output
+	return again
+}
+
 func TestValidation(t *testing.T) {
 	needRuntime(t)
 	needFile(t, "/bin/busybox", "busybox-static")
@@ -246,6 +256,12 @@ func TestValidation(t *testing.T) {
 			r := runValidation(t, tools, rdir, runc, p)
 			baseline[p] = r.pass()
 			peerMounts[p] = r.mounts
+		}
+	}
+
+	for _, p := range programs {
+		if baseline[p] && !results[p].pass() {
+			results[p] = secondTry(results[p], runValidation(t, tools, dir, runtimePath, p))
 		}
 	}
 
