@@ -175,7 +175,7 @@ cleanup() {
 	for p in /proc/[0-9]*; do
 		pid=${p#/proc/}
 		[[ $pid == "$$" ]] && continue
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "$tmp"; then
+		if { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -q -- "$tmp"; then
 			kill -9 "$pid" 2>/dev/null
 		fi
 	done

@@ -12,7 +12,10 @@
 //     limit seen from inside, stop and removal), with CNI's bridge plugin on
 //     a bridge of the test's own;
 //   - the OCI runtime-tools validation programs: every one runc passes on
-//     this machine, in the same run, must pass with the runtime under test.
+//     this machine must pass with the runtime under test. runc's passes are
+//     measured in the same run; when the runtime under test is runc itself,
+//     it is held to the list of its passes measured when the test was
+//     written (runcPasses), so that the test can still fail.
 //
 // The runtime under test is MINIRUN_E2E_RUNTIME=/path/to/binary, or by
 // default the minirun binary the tests build (internal/testbin). Every test
@@ -36,6 +39,13 @@
 // namespaces deleted, shim sockets and CNI results removed, the runtime's
 // state root emptied; and it fails if it left a cgroup, a mount, a network
 // link or a process behind (the host is snapshotted before and after).
+//
+// One run at a time per machine: a second run waits for the first
+// (a lock in /run/lock). A whole run takes about two minutes against runc
+// with the tools built, about four and a half against another runtime
+// (the validation programs run twice, once with runc); building crictl
+// and the validation programs the first time adds about a minute.
+// runtime-calls.md lists the runtime commands and flags each client called.
 //
 // Run:
 //
