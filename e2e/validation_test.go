@@ -50,8 +50,10 @@ var runcPasses = []string{
 const runcPassesVersion = "runc version 1.1.5+ds1"
 
 // validationCgroups are the cgroup names the validation programs use
-// (runtime-tools' cgroups.AbsCgroupPath and RelCgroupPath).
-var validationCgroups = []string{"cgrouptest", "testdir"}
+// (runtime-tools' cgroups.AbsCgroupPath /cgrouptest and RelCgroupPath
+// testdir/cgrouptest/container): a cgroup path through one of them is
+// this run's. testdir alone is too common a name to claim.
+var validationCgroups = []string{"cgrouptest"}
 
 // tapResult is what one validation program did.
 type tapResult struct {
