@@ -8,7 +8,7 @@ LDFLAGS := -s -w -X main.commit=$(COMMIT)
 TAGS    := urfave_cli_no_docs
 export CGO_ENABLED = 0
 
-.PHONY: all build test bench demo lint clean
+.PHONY: all build test bench demo lint clean e2e e2e-tools
 
 all: build
 
@@ -21,6 +21,19 @@ build:
 # containers, running at the same moment, would look like.
 test: build lint
 	$(GO) test -p 1 -count=1 -timeout 30m ./...
+
+# Real clients drive the runtime (podman, ctr, crictl + containerd's CRI
+# plugin, the runtime-tools validation programs): see e2e/doc.go. The
+# runtime is MINIRUN_E2E_RUNTIME (e.g. /usr/sbin/runc), or else the minirun
+# the tests build. Tools built from the Go module proxy are kept in E2E_TOOLS.
+E2E_TOOLS := $(CURDIR)/bin/e2e
+CRICTL    := sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0
+e2e: e2e-tools
+	MINIRUN_E2E_TOOLS=$(E2E_TOOLS) $(GO) test -count=1 -timeout 15m -v ./e2e/
+
+# crictl, once (the tests build the runtime-tools programs there too).
+e2e-tools:
+	@test -x $(E2E_TOOLS)/crictl || GOBIN=$(E2E_TOOLS) $(GO) install $(CRICTL)
 
 # Benchmarks against the named peers, in one run on this machine.
 bench: build
