@@ -72,6 +72,10 @@ type CompileEnv struct {
 	// CloseFDs is how many fds of minirun's the child closes first: the
 	// parent stores their numbers at Plan.CloseFDs.
 	CloseFDs int
+	// CgroupPath is the container's cgroup (the same path in every
+	// hierarchy), "" when it has none: without a cgroup namespace, a
+	// cgroup mount shows this cgroup's files, as runc binds them.
+	CgroupPath string
 	// Cgroup says the parent places the child in the container's cgroups
 	// at PointNamespaces (a cgroup v1 hierarchy needs a write of its pid).
 	Cgroup bool

@@ -106,7 +106,7 @@ func (c *compiler) exec() {
 			[]clonecore.Arg{clonecore.Imm(c.b.str(name)), clonecore.Imm(argv), clonecore.Imm(envp)})
 		return
 	}
-	for _, dir := range searchPath(p.Env) {
+	for _, dir := range SearchPath(p.Env) {
 		file := path.Join(dir, name)
 		c.b.call(label, unix.SYS_EXECVE, "execve", []string{q(file), argShown, envShown},
 			[]clonecore.Arg{clonecore.Imm(c.b.str(file)), clonecore.Imm(argv), clonecore.Imm(envp)},
@@ -119,7 +119,9 @@ func (c *compiler) exec() {
 // DefaultPath is searched when process.env has no PATH.
 const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-func searchPath(env []string) []string {
+// SearchPath lists the folders process.args[0] is looked for in: those of
+// the PATH in env, or DefaultPath; an empty entry is the current folder.
+func SearchPath(env []string) []string {
 	p := DefaultPath
 	for _, e := range env {
 		if v, ok := strings.CutPrefix(e, "PATH="); ok {

@@ -318,31 +318,69 @@ func (c *compiler) cgroupMount(label string, r rootDirs, m rspec.Mount, o mountP
 	if c.s.Linux != nil {
 		nsList = c.s.Linux.Namespaces
 	}
-	if c.inUserNS() || !namespaces.HasNew(nsList, rspec.CgroupNamespace) {
+	newNS := namespaces.HasNew(nsList, rspec.CgroupNamespace) && !c.inUserNS()
+	hidden := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC)
+	// bindOwn binds the container's own cgroup in the hierarchy mounted
+	// at /sys/fs/cgroup/dir onto dest: without a cgroup namespace, what a
+	// new mount of the hierarchy would show from the container's cgroup.
+	bindOwn := func(dir, dest string) {
+		tgt := c.b.target(label, r, dest, false)
+		c.b.bindMount(label, path.Join("/sys/fs/cgroup", dir, c.env.CgroupPath), tgt, mountPlan{bind: true, recursive: true,
+			attrSet: o.attrSet | hidden, recSet: o.recSet})
+		c.b.close(label, c.b.slotFD(tgt))
+	}
+	switch {
+	case !newNS && c.env.CgroupPath == "":
+		// No cgroup of its own (an unprivileged minirun makes none), and
+		// no namespace to root a new mount at it: the host's tree, as it
+		// is. In a user namespace a bind is the only way anyway: cgroup v1
+		// cannot be mounted there.
 		tgt := c.b.target(label, r, m.Destination, false)
 		c.b.bindMount(label, "/sys/fs/cgroup", tgt, mountPlan{bind: true, recursive: true,
-			recSet: o.attrSet | o.recSet | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC})
+			recSet: o.attrSet | o.recSet | hidden})
 		c.b.close(label, c.b.slotFD(tgt))
 		return
-	}
-	if c.env.CgroupUnified || len(c.env.CgroupHierarchies) == 0 {
+	case c.env.CgroupUnified || len(c.env.CgroupHierarchies) == 0:
+		if !newNS {
+			bindOwn("", m.Destination)
+			return
+		}
 		tgt := c.b.target(label, r, m.Destination, false)
 		c.b.fsMount(label, "cgroup2", "cgroup", tgt, mountPlan{attrSet: o.attrSet, propagation: o.propagation, recPropagation: o.recPropagation})
 		c.b.close(label, c.b.slotFD(tgt))
 		return
 	}
 	tgt := c.b.target(label, r, m.Destination, false)
-	c.b.fsMount(label, "tmpfs", "tmpfs", tgt, mountPlan{attrSet: (o.attrSet &^ unix.MOUNT_ATTR_RDONLY) | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC, data: []string{"mode=755"}})
+	c.b.fsMount(label, "tmpfs", "tmpfs", tgt, mountPlan{attrSet: (o.attrSet &^ unix.MOUNT_ATTR_RDONLY) | hidden, data: []string{"mode=755"}})
 	c.b.close(label, c.b.slotFD(tgt))
+	have := map[string]bool{}
+	for _, h := range c.env.CgroupHierarchies {
+		have[h.Dir] = true
+	}
 	for _, h := range c.env.CgroupHierarchies {
 		dest := path.Join(m.Destination, h.Dir)
-		sub := c.b.target(label, r, dest, false)
-		ho := mountPlan{attrSet: o.attrSet | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
-		if h.Options != "" {
-			ho.data = []string{h.Options}
+		if !newNS {
+			bindOwn(h.Dir, dest)
+		} else {
+			sub := c.b.target(label, r, dest, false)
+			ho := mountPlan{attrSet: o.attrSet | hidden}
+			if h.Options != "" {
+				ho.data = []string{h.Options}
+			}
+			c.b.fsMount(label, h.FSType, "cgroup", sub, ho)
+			c.b.close(label, c.b.slotFD(sub))
 		}
-		c.b.fsMount(label, h.FSType, "cgroup", sub, ho)
-		c.b.close(label, c.b.slotFD(sub))
+		// A hierarchy of several controllers ("cpu,cpuacct") is also
+		// reachable by each controller's name, as on the host.
+		if strings.Contains(h.Dir, ",") {
+			top := c.b.target(label, r, m.Destination, false)
+			for _, ctl := range strings.Split(h.Dir, ",") {
+				if !have[ctl] {
+					c.symlink(label+": "+ctl+" is "+h.Dir, h.Dir, top, ctl)
+				}
+			}
+			c.b.close(label, c.b.slotFD(top))
+		}
 	}
 	if o.attrSet&unix.MOUNT_ATTR_RDONLY != 0 {
 		// The tmpfs was writable so the hierarchies' directories could be

@@ -153,6 +153,9 @@ func compile(b *specs.Bundle, id string, o Options, gate, die bool, cg *cgroupPl
 	}
 	env.CloseFDs = 1 // the state folder's lock
 	env.Cgroup = cg.enters()
+	if cg != nil {
+		env.CgroupPath = cg.path
+	}
 	return childprog.Compile(b.Spec, env)
 }
 
@@ -225,6 +228,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		Cloned:      func(pid int) error { return record(c, r, pid) },
 		Namespaces:  join.enter,
 		Mounted:     rt.createHooks(r),
+		Ready:       func(pid int) error { return checkExecutable(pid, b.Spec.Process) },
 	}
 	s, err := newSetup(plan, work)
 	if err != nil {
