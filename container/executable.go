@@ -31,12 +31,19 @@ func checkExecutable(pid int, p *rspec.Process) error {
 	defer unix.Close(root)
 	name := p.Args[0]
 	var candidates []string
+	// inCwd makes a relative path absolute from process.cwd.
+	inCwd := func(p2 string) string {
+		if path.IsAbs(p2) {
+			return p2
+		}
+		return path.Join("/", p.Cwd, p2)
+	}
 	switch {
 	case strings.Contains(name, "/"):
-		candidates = []string{path.Join("/", p.Cwd, name)}
+		candidates = []string{inCwd(name)}
 	default:
 		for _, dir := range childprog.SearchPath(p.Env) {
-			candidates = append(candidates, path.Join("/", p.Cwd, dir, name))
+			candidates = append(candidates, path.Join(inCwd(dir), name))
 		}
 	}
 	denied := false
