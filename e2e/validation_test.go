@@ -288,7 +288,10 @@ func TestValidation(t *testing.T) {
 					t.Logf("left mounted in the host's namespace (runc too; unmounted): %s", strings.Join(r.mounts, ", "))
 				}
 			}
+			why, refused := strongerThanRunc[p]
 			switch {
+			case baseline[p] && !r.pass() && refused && isMinirun(realRuntime) && strings.Contains(r.output, "mount namespace"):
+				t.Skipf("runc passes it here by %s; %s refuses the config: %s", why, filepath.Base(realRuntime), r.summary())
 			case baseline[p] && !r.pass():
 				t.Errorf("runc passes it here; %s: %s\n%s", filepath.Base(realRuntime), r.summary(), tail(r.output, 3000))
 			case !baseline[p] && !r.pass():
@@ -303,6 +306,27 @@ func TestValidation(t *testing.T) {
 	}
 	t.Logf("%s passes %d of %d programs: %s", filepath.Base(realRuntime), len(passed), len(programs), strings.Join(passed, " "))
 	t.Logf("runc passes %d here: %s", len(peer), strings.Join(peer, " "))
+}
+
+// strongerThanRunc are the programs runc passes here only by doing what
+// minirun refuses on purpose (docs/design.md, "The container's
+// filesystem"), each with what runc does. minirun must fail them by
+// refusing the config, which the program reports as a failed create.
+var strongerThanRunc = map[string]string{
+	// The config has mounts but no mount namespace: runc makes the
+	// container's /proc, /dev, /sys… in the host's mount namespace, where
+	// they stay after the container is gone (the harness unmounts them).
+	"linux_ns_itype": "mounting the container's filesystems in the host's mount namespace, and leaving them there",
+	// The config joins another process's mount namespace and has mounts:
+	// runc mounts into it and pivot_roots inside it, which changes the
+	// root of the process that holds the namespace.
+	"linux_ns_path": "mounting into a joined mount namespace and moving its root from under the process that shares it",
+}
+
+// isMinirun reports whether the runtime under test is minirun.
+func isMinirun(path string) bool {
+	out, err := exec.Command(path, "--version").Output()
+	return err == nil && strings.HasPrefix(string(out), "minirun ")
 }
 
 // tail is the last n bytes of s.
