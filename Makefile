@@ -19,7 +19,7 @@ build:
 # One package at a time (-p 1): the container tests check that nothing is
 # left on the host (mounts, cgroups, state), which another package's
 # containers, running at the same moment, would look like.
-test: build lint
+test: build lint e2e-tools
 	$(GO) test -p 1 -count=1 -timeout 30m ./...
 
 # Real clients drive the runtime (podman, ctr, crictl + containerd's CRI
