@@ -61,6 +61,11 @@ type CompileEnv struct {
 	// process joins, so that it does not share the one minirun was
 	// started in (runc does the same; --no-new-keyring leaves it unset).
 	SessionKeyring string
+	// SetgroupsDenied says the user namespace the process joins has
+	// setgroups denied (/proc/PID/setgroups, a rootless container's): the
+	// process keeps the group list it gets, and only a list the spec asks
+	// for is attempted (and refused by the kernel, naming the field).
+	SetgroupsDenied bool
 	// Stdio gives the process stdin, stdout and stderr of the parent's
 	// choosing (a hook's state pipe and its captured output): the parent
 	// stores three fd numbers at Plan.StdioFDs.

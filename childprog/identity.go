@@ -27,7 +27,7 @@ func (c *compiler) identity() {
 		}
 	}
 	u := p.User
-	if !c.plan.SetgroupsDeny || len(u.AdditionalGids) > 0 {
+	if !(c.plan.SetgroupsDeny || c.env.SetgroupsDenied) || len(u.AdditionalGids) > 0 {
 		gids := make([]byte, 4*len(u.AdditionalGids)+4)
 		shown := make([]string, len(u.AdditionalGids))
 		for i, g := range u.AdditionalGids {

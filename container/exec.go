@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"time"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
@@ -156,6 +158,7 @@ func startJoined(r *statedir.Record, p *rspec.Process, o joinOptions) (*joined, 
 		Exec: true, Path: o.Path, Stdio: o.Stdio != nil, DieWithParent: !o.Detach,
 		PreserveFDs: o.PreserveFDs, LastCap: lastCap(), Rootless: os.Geteuid() != 0,
 		Cgroup: join.enter != nil, ParentCheck: true,
+		SetgroupsDenied: setgroupsDenied(r.Pid),
 	}
 	plan, err := childprog.Compile(spec, env)
 	if err != nil {
@@ -229,4 +232,11 @@ func allCapabilities() *rspec.LinuxCapabilities {
 		}
 	}
 	return &rspec.LinuxCapabilities{Bounding: all, Effective: all, Permitted: all}
+}
+
+// setgroupsDenied reports whether process pid's user namespace has
+// setgroups denied, as an unprivileged one with a single gid mapping must.
+func setgroupsDenied(pid int) bool {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/setgroups")
+	return err == nil && strings.TrimSpace(string(data)) == "deny"
 }

@@ -33,3 +33,25 @@ for ns in pid mnt uts ipc net cgroup user; do printf "  %-7s %s\n" "$ns" "$(read
 
 section "4. Workers inside a container: namespace flags for the process, thread flags for its workers"
 "$bin" threads --count 4 --work 1000 --isolate
+
+section "5. The runtime's lifecycle, as podman and containerd drive it: create, start, exec, kill, delete"
+id="demo-$$"
+mkdir "$tmp/life"
+"$bin" spec --host-root "${mode[@]}" --bundle "$tmp/life" -- sh -c 'echo "the container runs: pid $$"; exec sleep 600'
+trap '"$bin" delete --force "$id" 2>/dev/null; rm -rf "$tmp"' EXIT
+echo "\$ minirun create --bundle … $id    (its process waits, reading exec.fifo)"
+"$bin" create --bundle "$tmp/life" "$id"
+"$bin" list
+echo "\$ minirun start $id"
+"$bin" start "$id"
+sleep 0.2
+echo "\$ minirun exec $id sh -c 'echo …'"
+"$bin" exec "$id" sh -c 'echo "exec joined it: my pid $$, hostname $(hostname)"'
+echo "\$ minirun ps $id"
+"$bin" ps "$id"
+echo "\$ minirun kill $id KILL; minirun delete $id"
+"$bin" kill "$id" KILL
+for _ in 1 2 3 4 5 6 7 8 9 10; do "$bin" state "$id" | grep -q '"stopped"' && break; sleep 0.1; done
+"$bin" state "$id" | grep status
+"$bin" delete "$id"
+"$bin" list
