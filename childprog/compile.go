@@ -45,6 +45,10 @@ type CompileEnv struct {
 	// Gate makes the child stop at PointReady even without a
 	// startContainer hook: create leaves it there until start.
 	Gate bool
+	// Exec is set for a process that joins a running container (exec):
+	// process.execCPUAffinity applies to it, and not to a container's
+	// first process (runtime-spec).
+	Exec bool
 }
 
 // CgroupHierarchy is one cgroup mount of the host below /sys/fs/cgroup.
@@ -268,6 +272,7 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	}
 
 	c.lifeline()
+	c.execAffinity(false)
 	c.joinNamespaces(newNS &^ cloneNS)
 	c.timeOffsets(newNS)
 	c.userNamespace(cloneNS)

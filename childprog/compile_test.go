@@ -47,13 +47,19 @@ func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
 // testdata/compile/NAME.explain (go test -run Golden -update rewrites them
 // after a reviewed change).
 func TestCompileGolden(t *testing.T) {
-	for _, name := range []string{"runc-default", "rootless", "joins", "full"} {
+	for _, name := range []string{"runc-default", "rootless", "joins", "full", "settings", "settings-exec"} {
 		t.Run(name, func(t *testing.T) {
 			env := testEnv()
 			if name == "rootless" {
 				env.Rootless = true
 			}
-			got := compileFile(t, name+".json", env).Explain()
+			file := name + ".json"
+			if name == "settings-exec" {
+				// The same config, compiled as exec will: the exec
+				// CPU affinity applies.
+				env.Exec, file = true, "settings.json"
+			}
+			got := compileFile(t, file, env).Explain()
 			golden := filepath.Join("testdata", "compile", name+".explain")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {

@@ -2,11 +2,13 @@ package container
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,5 +139,80 @@ func copyFile(t *testing.T, src, dst string, mode os.FileMode) {
 	}
 	if err := o.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// runRefused runs tb in-process and checks that validation refused it
+// with exactly want (after the config's path), before anything started.
+func runRefused(t *testing.T, tb *testBundle, want string) {
+	t.Helper()
+	b := tb.save(t)
+	before := snapshotHost(t)
+	code, out, err := runCaptured(t, b)
+	checkNothingLeft(t, before)
+	want = b.Path + ": " + want
+	switch {
+	case err == nil:
+		if len(out) > 300 {
+			out = out[:300] + "…"
+		}
+		t.Errorf("Run: got exit status %d, stdout %q and no error, want error %q", code, out, want)
+	case err.Error() != want:
+		t.Errorf("Run: got error %q, want %q", err, want)
+	}
+}
+
+// TestRunHighIDs asks for ids the kernel cannot hold: (uid_t)-1 means
+// "unchanged" to setresuid, so the process ran as minirun's root.
+func TestRunHighIDs(t *testing.T) {
+	needRoot(t, "runs containers as root, whose uid an id of -1 would keep")
+	cases := []struct {
+		name string
+		user rspec.User
+		want string
+	}{
+		{"uid 4294967295", rspec.User{UID: 4294967295, GID: 1000}, "process.user.uid: 4294967295 is out of range 0 to 2147483647"},
+		{"gid 4294967295", rspec.User{UID: 1000, GID: 4294967295}, "process.user.gid: 4294967295 is out of range 0 to 2147483647"},
+		{"additional gid 4294967295", rspec.User{UID: 1000, GID: 1000, AdditionalGids: []uint32{4294967295}},
+			"process.user.additionalGids[0]: 4294967295 is out of range 0 to 2147483647"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tb := helperBundle(t, specs.GenerateOptions{})
+			tb.Spec.Process.User = c.user
+			runRefused(t, tb, c.want)
+		})
+	}
+}
+
+// TestRunNULInPath gives a mount destination with a NUL byte: the kernel
+// reads up to it, so "/tmp\x00/../etc" was mounted on /tmp, not where
+// the whole string, cleaned, points.
+func TestRunNULInPath(t *testing.T) {
+	needRoot(t, "creates mount namespaces")
+	tb := helperBundle(t, specs.GenerateOptions{})
+	tb.Spec.Mounts = append(tb.Spec.Mounts, rspec.Mount{Destination: "/tmp\x00/../etc", Type: "tmpfs", Source: "tmpfs"})
+	runRefused(t, tb, fmt.Sprintf("mounts[%d].destination: contains a NUL byte", len(tb.Spec.Mounts)-1))
+}
+
+// TestRunRefusedFields: a config that asks for what minirun cannot apply
+// gets one line per field, and nothing starts.
+func TestRunRefusedFields(t *testing.T) {
+	needRoot(t, "runs containers")
+	limit, shares := int64(1<<20), uint64(512)
+	tb := busyboxBundle(t, specs.GenerateOptions{}, "echo started")
+	tb.Spec.Linux.Resources = &rspec.LinuxResources{
+		Memory: &rspec.LinuxMemory{Limit: &limit, Swap: &limit},
+		CPU:    &rspec.LinuxCPU{Shares: &shares},
+		Pids:   &rspec.LinuxPids{Limit: &limit},
+	}
+	b := tb.save(t)
+	code, out, err := runCaptured(t, b)
+	var want []string
+	for _, f := range []string{"memory.limit", "memory.swap", "cpu.shares", "pids.limit"} {
+		want = append(want, b.Path+": linux.resources."+f+": not applied yet: minirun creates no cgroups so far")
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("got exit status %d, stdout %q, error %v; want\n%s", code, out, err, strings.Join(want, "\n"))
 	}
 }

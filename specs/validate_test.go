@@ -173,22 +173,33 @@ func TestValidate(t *testing.T) {
 			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "bind"})
 		}, ValidateOptions{}, []string{`mounts[1].source: missing; a bind mount needs a source`}},
 		{"idmap without bind", func(s *rspec.Spec) { s.Mounts[0].Options = []string{"idmap"} }, ValidateOptions{},
-			[]string{`mounts[0].options: idmap and ridmap need a bind mount`}},
+			[]string{`mounts[0].options: idmap and ridmap need a bind mount`, `mounts[0].options[0]: "idmap": idmapped mounts are not applied yet`}},
 		{"mount uidMappings without gid", func(s *rspec.Spec) {
 			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"idmap"},
 				UIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}})
-		}, ValidateOptions{}, []string{`mounts[1].gidMappings: missing; an idmapped mount needs both uidMappings and gidMappings`}},
+		}, ValidateOptions{}, []string{
+			`mounts[1].options[0]: "idmap": idmapped mounts are not applied yet`,
+			`mounts[1].gidMappings: missing; an idmapped mount needs both uidMappings and gidMappings`,
+			`mounts[1].uidMappings: idmapped mounts are not applied yet`,
+		}},
 		{"mount gidMappings without uid", func(s *rspec.Spec) {
 			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"ridmap"},
 				GIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}})
-		}, ValidateOptions{}, []string{`mounts[1].uidMappings: missing; an idmapped mount needs both uidMappings and gidMappings`}},
+		}, ValidateOptions{}, []string{
+			`mounts[1].options[0]: "ridmap": idmapped mounts are not applied yet`,
+			`mounts[1].uidMappings: missing; an idmapped mount needs both uidMappings and gidMappings`,
+			`mounts[1].gidMappings: idmapped mounts are not applied yet`,
+		}},
 		{"mount mapping entries", func(s *rspec.Spec) {
 			s.Mounts = append(s.Mounts, rspec.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"idmap"},
 				UIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 0}},
 				GIDMappings: []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 5}, {ContainerID: 4, HostID: 2000, Size: 1}}})
 		}, ValidateOptions{}, []string{
+			`mounts[1].options[0]: "idmap": idmapped mounts are not applied yet`,
 			`mounts[1].uidMappings[0]: size must be at least 1`,
 			`mounts[1].gidMappings[1]: container ids 4 overlap [0]'s 0-4`,
+			`mounts[1].uidMappings: idmapped mounts are not applied yet`,
+			`mounts[1].gidMappings: idmapped mounts are not applied yet`,
 		}},
 
 		// hooks
@@ -207,6 +218,12 @@ func TestValidate(t *testing.T) {
 			`hooks.startContainer[0].timeout: 0 must be greater than 0 seconds`,
 			`hooks.poststop[1].path: "x" must be absolute`,
 			`hooks.poststop[1].timeout: -1 must be greater than 0 seconds`,
+			`hooks.prestart: not run yet: minirun runs no hooks so far`,
+			`hooks.createRuntime: not run yet: minirun runs no hooks so far`,
+			`hooks.createContainer: not run yet: minirun runs no hooks so far`,
+			`hooks.startContainer: not run yet: minirun runs no hooks so far`,
+			`hooks.poststart: not run yet: minirun runs no hooks so far`,
+			`hooks.poststop: not run yet: minirun runs no hooks so far`,
 		}},
 
 		// namespaces
@@ -306,7 +323,8 @@ func TestValidate(t *testing.T) {
 		}},
 		{"netDevices without network namespace", func(s *rspec.Spec) {
 			s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {Name: "eth0"}}
-		}, ValidateOptions{}, []string{`linux.netDevices: needs a network namespace in linux.namespaces to move the devices into`}},
+		}, ValidateOptions{}, []string{`linux.netDevices: needs a network namespace in linux.namespaces to move the devices into`,
+			`linux.netDevices: moving host interfaces in is not applied yet`}},
 
 		// devices
 		{"devices", func(s *rspec.Spec) {
@@ -351,13 +369,13 @@ func TestValidate(t *testing.T) {
 				Flags:    []rspec.LinuxSeccompFlag{rspec.LinuxSeccompFlagLog},
 				Syscalls: []rspec.LinuxSyscall{{Names: []string{"read", "write"}, Action: rspec.ActAllow, Args: []rspec.LinuxSeccompArg{{Index: 5, Op: rspec.OpEqualTo}}}},
 			}
-		}, ValidateOptions{}, nil},
+		}, ValidateOptions{}, []string{`linux.seccomp: not applied yet: minirun loads no seccomp filter so far`}}, // valid; refused by the policy alone
 		{"seccomp default action missing", func(s *rspec.Spec) { s.Linux.Seccomp = &rspec.LinuxSeccomp{} }, ValidateOptions{},
-			[]string{`linux.seccomp.defaultAction: missing; give the action for syscalls no rule names (SCMP_ACT_ERRNO, SCMP_ACT_ALLOW…)`}},
+			[]string{`linux.seccomp.defaultAction: missing; give the action for syscalls no rule names (SCMP_ACT_ERRNO, SCMP_ACT_ALLOW…)`, `linux.seccomp: not applied yet: minirun loads no seccomp filter so far`}},
 		{"seccomp default notify", func(s *rspec.Spec) {
 			s.Linux.Seccomp = &rspec.LinuxSeccomp{DefaultAction: rspec.ActNotify, ListenerPath: "/run/l.sock"}
 		}, ValidateOptions{},
-			[]string{`linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default: the listener itself needs syscalls to answer`}},
+			[]string{`linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default: the listener itself needs syscalls to answer`, `linux.seccomp: not applied yet: minirun loads no seccomp filter so far`}},
 		{"seccomp everything wrong", func(s *rspec.Spec) {
 			s.Linux.Seccomp = &rspec.LinuxSeccomp{
 				DefaultAction: "SCMP_ACT_MAYBE",
@@ -381,6 +399,7 @@ func TestValidate(t *testing.T) {
 			`linux.seccomp.syscalls[2].args[0].index: 6 is out of range 0 to 5`,
 			`linux.seccomp.syscalls[2].args[0].op: unknown operator "=="`,
 			`linux.seccomp.listenerPath: missing; SCMP_ACT_NOTIFY needs a listener socket to send the notify fd to`,
+			`linux.seccomp: not applied yet: minirun loads no seccomp filter so far`,
 		}},
 
 		// several at once, in field order

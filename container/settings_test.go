@@ -1,0 +1,267 @@
+package container
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/childprog"
+	"github.com/minirun/minirun/specs"
+)
+
+// What the kernel offers and a config may ask for: each test runs it and
+// reads it back from inside. Each was dropped without a word before
+// (SCHED_BATCH ran as SCHED_OTHER, LINUX32 as the native personality).
+
+// unprivileged makes the process uid 1000 with no capabilities, so that a
+// setting that needs privilege shows that minirun made it before the
+// process lost it.
+func unprivileged(tb *testBundle) {
+	tb.Spec.Process.User = rspec.User{UID: 1000, GID: 1000}
+	tb.Spec.Process.Capabilities = nil
+}
+
+// TestRunScheduler sets process.scheduler and reads it back with
+// sched_getattr.
+func TestRunScheduler(t *testing.T) {
+	needRoot(t, "sets scheduling policies that need CAP_SYS_NICE")
+	cases := []struct {
+		name         string
+		sched        rspec.Scheduler
+		unprivileged bool
+		want         unix.SchedAttr // Policy, Flags, Nice, Priority compared
+	}{
+		{"SCHED_BATCH, nice 5", rspec.Scheduler{Policy: rspec.SchedBatch, Nice: 5}, false,
+			unix.SchedAttr{Policy: unix.SCHED_BATCH, Nice: 5}},
+		{"SCHED_IDLE, reset on fork", rspec.Scheduler{Policy: rspec.SchedIdle, Flags: []rspec.LinuxSchedulerFlag{rspec.SchedFlagResetOnFork}}, false,
+			unix.SchedAttr{Policy: unix.SCHED_IDLE, Flags: unix.SCHED_FLAG_RESET_ON_FORK}},
+		{"nice -5 for a process without CAP_SYS_NICE", rspec.Scheduler{Policy: rspec.SchedOther, Nice: -5}, true,
+			unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: -5}},
+		{"SCHED_FIFO 10 for a process without CAP_SYS_NICE", rspec.Scheduler{Policy: rspec.SchedFIFO, Priority: 10}, true,
+			unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: 10}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tb := helperBundle(t, specs.GenerateOptions{})
+			if c.unprivileged {
+				unprivileged(tb)
+			}
+			tb.Spec.Process.Scheduler = &c.sched
+			f := runFacts(t, tb)
+			got := fmt.Sprintf("policy %d, flags %#x, nice %d, priority %d", f.Sched.Policy, f.Sched.Flags, f.Sched.Nice, f.Sched.Priority)
+			want := fmt.Sprintf("policy %d, flags %#x, nice %d, priority %d", c.want.Policy, c.want.Flags, c.want.Nice, c.want.Priority)
+			if got != want {
+				t.Errorf("sched_getattr in the container: got %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+// TestRunIOPriority sets process.ioPriority and reads it back with
+// ioprio_get.
+func TestRunIOPriority(t *testing.T) {
+	needRoot(t, "sets the real-time I/O class, which needs CAP_SYS_ADMIN")
+	cases := []struct {
+		name         string
+		io           rspec.LinuxIOPriority
+		unprivileged bool
+		want         int
+	}{
+		{"best effort 3", rspec.LinuxIOPriority{Class: rspec.IOPRIO_CLASS_BE, Priority: 3}, false, 2<<13 | 3},
+		{"idle", rspec.LinuxIOPriority{Class: rspec.IOPRIO_CLASS_IDLE}, false, 3 << 13},
+		{"real time 2 for a process without capabilities", rspec.LinuxIOPriority{Class: rspec.IOPRIO_CLASS_RT, Priority: 2}, true, 1<<13 | 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tb := helperBundle(t, specs.GenerateOptions{})
+			if c.unprivileged {
+				unprivileged(tb)
+			}
+			tb.Spec.Process.IOPriority = &c.io
+			if got := runFacts(t, tb).IOPrio; got != c.want {
+				t.Errorf("ioprio_get in the container: got %#x, want %#x", got, c.want)
+			}
+		})
+	}
+}
+
+// TestRunPersonality sets linux.personality: LINUX32 makes uname report a
+// 32-bit machine.
+func TestRunPersonality(t *testing.T) {
+	needRoot(t, "creates namespaces")
+	machine32 := map[string]string{"amd64": "i686", "arm64": "armv8l"}[runtime.GOARCH]
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		domain  rspec.LinuxPersonalityDomain
+		persona int
+		machine string
+	}{
+		{rspec.PerLinux32, 0x0008, machine32},
+		{rspec.PerLinux, 0, unix.ByteSliceToString(u.Machine[:])},
+	}
+	for _, c := range cases {
+		t.Run(string(c.domain), func(t *testing.T) {
+			tb := helperBundle(t, specs.GenerateOptions{})
+			tb.Spec.Linux.Personality = &rspec.LinuxPersonality{Domain: c.domain}
+			f := runFacts(t, tb)
+			if got := f.Personality & 0xff; got != c.persona {
+				t.Errorf("personality(0xffffffff) & PER_MASK: got %#x, want %#x", got, c.persona)
+			}
+			if c.machine != "" && f.Machine != c.machine {
+				t.Errorf("uname -m: got %q, want %q", f.Machine, c.machine)
+			}
+		})
+	}
+}
+
+// TestRunMemoryPolicy sets linux.memoryPolicy and reads it back with
+// get_mempolicy; a node the host does not have is refused by name.
+func TestRunMemoryPolicy(t *testing.T) {
+	needRoot(t, "creates namespaces")
+	cases := []struct {
+		name       string
+		mp         rspec.LinuxMemoryPolicy
+		mode       int
+		nodes      uint64
+		checkNodes bool
+	}{
+		{"bind to node 0", rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: "0"}, unix.MPOL_BIND, 1, true},
+		{"interleave, static nodes", rspec.LinuxMemoryPolicy{Mode: rspec.MpolInterleave, Nodes: "0", Flags: []rspec.MemoryPolicyFlagType{rspec.MpolFStaticNodes}},
+			unix.MPOL_INTERLEAVE | unix.MPOL_F_STATIC_NODES, 1, true},
+		{"default", rspec.LinuxMemoryPolicy{Mode: rspec.MpolDefault}, unix.MPOL_DEFAULT, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tb := helperBundle(t, specs.GenerateOptions{})
+			tb.Spec.Linux.MemoryPolicy = &c.mp
+			f := runFacts(t, tb)
+			if f.MemPolicy != c.mode || c.checkNodes && f.MemNodes != c.nodes {
+				t.Errorf("get_mempolicy in the container: got mode %#x, nodes %#x, want %#x, %#x", f.MemPolicy, f.MemNodes, c.mode, c.nodes)
+			}
+		})
+	}
+	t.Run("a node that does not exist", func(t *testing.T) {
+		data, err := os.ReadFile("/sys/devices/system/node/online")
+		if err != nil {
+			t.Skip("no NUMA information on this host: " + err.Error())
+		}
+		online, err := specs.ParseNodeList(strings.TrimSpace(string(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		missing := online[len(online)-1] + 1
+		tb := helperBundle(t, specs.GenerateOptions{})
+		tb.Spec.Linux.MemoryPolicy = &rspec.LinuxMemoryPolicy{Mode: rspec.MpolBind, Nodes: fmt.Sprint(missing)}
+		runRefused(t, tb, fmt.Sprintf("linux.memoryPolicy.nodes: node %d does not exist on this host (its nodes: %s)", missing, strings.TrimSpace(string(data))))
+	})
+}
+
+// TestExecCPUAffinity compiles a process as exec will (CompileEnv.Exec):
+// it runs on process.execCPUAffinity.initial while it is set up — read
+// from outside at the ready point — and on final once it runs; without a
+// final, on every CPU again. runtime-spec applies it to no container's
+// first process, so a config's run ignores it (the policy says so).
+func TestExecCPUAffinity(t *testing.T) {
+	needRoot(t, "creates namespaces")
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		t.Fatal(err)
+	}
+	if set.Count() < 2 || !set.IsSet(0) || !set.IsSet(1) {
+		t.Skipf("needs CPUs 0 and 1 to run on; this test may use %d", set.Count())
+	}
+	cases := []struct {
+		name           string
+		affinity       rspec.CPUAffinity
+		initial, final string
+	}{
+		{"initial 1, final 0", rspec.CPUAffinity{Initial: "1", Final: "0"}, "1", "0"},
+		{"initial 1, no final", rspec.CPUAffinity{Initial: "1"}, "1", "0-1"},
+		{"final 1 only", rspec.CPUAffinity{Final: "1"}, "0-1", "1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tb := helperBundle(t, specs.GenerateOptions{})
+			tb.Spec.Process.ExecCPUAffinity = &c.affinity
+			b := tb.save(t)
+			env := HostEnv(b)
+			env.Exec, env.Gate, env.DieWithParent = true, true, true
+			plan, err := childprog.Compile(b.Spec, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer plan.Free()
+			var initial string
+			work := parentWork{Ready: func(pid int) error {
+				initial = procStatus(t, pid)["Cpus_allowed_list"]
+				return nil
+			}}
+			out := captureStdout(t, func() {
+				p, err := start(plan, work, nil)
+				if err != nil {
+					t.Fatalf("start: %v", err)
+				}
+				if ws := <-p.exited; ws.ExitStatus() != 0 {
+					t.Errorf("the process: got exit status %d, want 0", ws.ExitStatus())
+				}
+			})
+			f := parseFacts(t, out)
+			if initial != c.initial || f.Status["Cpus_allowed_list"] != c.final {
+				t.Errorf("CPUs while set up and once running: got %q and %q, want %q and %q", initial, f.Status["Cpus_allowed_list"], c.initial, c.final)
+			}
+		})
+	}
+}
+
+// procStatus reads /proc/PID/status into trimmed values.
+func procStatus(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			m[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	return m
+}
+
+// captureStdout runs f with fd 1 on a file and returns what was written.
+func captureStdout(t *testing.T, f func()) string {
+	t.Helper()
+	file, err := os.CreateTemp(t.TempDir(), "stdout-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	saved, err := unix.FcntlInt(1, unix.F_DUPFD_CLOEXEC, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Dup3(int(file.Fd()), 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			unix.Dup3(saved, 1, 0)
+			unix.Close(saved)
+		}()
+		f()
+	}()
+	data, err := os.ReadFile(file.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
