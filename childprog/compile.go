@@ -112,6 +112,9 @@ type Plan struct {
 	// TimeOffsets, for a new time namespace, is what the parent writes to
 	// /proc/PID/timens_offsets ("monotonic S N" lines) at PointNamespaces.
 	TimeOffsets string
+	// NetDevices are the host interfaces of linux.netDevices the parent
+	// moves into the container's network namespace at PointNamespaces.
+	NetDevices []string
 	// DoubleFork is set when a PID namespace is joined: the cloned task
 	// forks (with CLONE_PARENT, so minirun is the parent) and exits; the
 	// container's process is the grandchild, whose TID (in minirun's PID
@@ -196,6 +199,9 @@ func (p *Plan) parentWork(pt Point) []string {
 		}
 		if p.TimeOffsets != "" {
 			w = append(w, fmt.Sprintf("write /proc/PID/timens_offsets %q", p.TimeOffsets))
+		}
+		if len(p.NetDevices) > 0 {
+			w = append(w, "move "+strings.Join(p.NetDevices, ", ")+" into the network namespace (rtnetlink)")
 		}
 	case PointMounted:
 		w = append(w, "run the prestart, createRuntime and createContainer hooks")
@@ -406,10 +412,21 @@ func (c *compiler) namespacesPoint() {
 	if c.plan.TimeOffsets != "" {
 		why = append(why, "the clock offsets")
 	}
-	if len(why) == 0 {
+	var what string
+	if len(why) > 0 {
+		what = "write " + strings.Join(why, " and ")
+	}
+	if l := c.s.Linux; l != nil && len(l.NetDevices) > 0 {
+		c.plan.NetDevices = specs.SortedKeys(l.NetDevices)
+		if what != "" {
+			what += " and "
+		}
+		what += "move the network devices in"
+	}
+	if what == "" {
 		return
 	}
-	c.point(PointNamespaces, "linux.namespaces: wait for minirun to write "+strings.Join(why, " and "))
+	c.point(PointNamespaces, "linux.namespaces: wait for minirun to "+what)
 	if !c.plan.UserNS {
 		return
 	}

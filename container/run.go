@@ -57,7 +57,13 @@ func Run(b *specs.Bundle, o RunOptions) (int, error) {
 	signal.Notify(sigs, ForwardedSignals...)
 	defer signal.Stop(sigs)
 
-	p, err := start(plan, parentWork{ConsoleSize: b.Spec.Process.ConsoleSize}, sigs)
+	work := parentWork{ConsoleSize: b.Spec.Process.ConsoleSize}
+	netDone, err := netDevicesWork(b.Spec, &work)
+	if err != nil {
+		return 0, err
+	}
+	p, err := start(plan, work, sigs)
+	netDone(err == nil)
 	if err != nil {
 		return 0, err
 	}

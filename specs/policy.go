@@ -254,7 +254,8 @@ var policy = cat(
 	applied("linux.namespaces[].path", "container.TestRunJoin"),
 	applied("linux.devices", "container.TestRunFilesystem"),
 	withParent("linux.devices", "[].path", "[].type", "[].major", "[].minor", "[].fileMode", "[].uid", "[].gid"),
-	refused("linux.netDevices", "moving host interfaces in is not applied yet"),
+	applied("linux.netDevices", "container.TestRunNetDevices", "moved in by netlink, renamed, addresses kept, set up; "+
+		"the kernel takes them back when the network namespace ends"),
 	withParent("linux.netDevices", "[].name"),
 	refused("linux.seccomp", noSeccomp),
 	withParent("linux.seccomp", "defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath",

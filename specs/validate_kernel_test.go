@@ -87,7 +87,7 @@ func TestValidateKernelLimits(t *testing.T) {
 			`linux.sysctl["net.ipv4.ip_forward\x00"]: the key contains a NUL byte`,
 			`linux.namespaces[3].path: contains a NUL byte`,
 			`linux.devices[0].path: contains a NUL byte`,
-			`linux.netDevices: moving host interfaces in is not applied yet`,
+			`linux.netDevices["eth9"].name: contains a NUL byte`,
 			`linux.maskedPaths[0]: contains a NUL byte`,
 			`linux.readonlyPaths[0]: contains a NUL byte`,
 			`linux.timeOffsets["monotonic\x00"]: the key contains a NUL byte`,
@@ -177,7 +177,7 @@ func TestValidateKernelLimits(t *testing.T) {
 			s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{
 				"dummy0": {Name: "eth0"}, "dummy1": {Name: "eth%d"}, "dummy2": {Name: "eth%d"}, "dummy3": {},
 			}
-		}, []string{`linux.netDevices: moving host interfaces in is not applied yet`}},
+		}, nil},
 		{"net device names", func(s *rspec.Spec) {
 			addNS(s, rspec.LinuxNamespace{Type: "network"})
 			s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{
@@ -193,7 +193,6 @@ func TestValidateKernelLimits(t *testing.T) {
 			`linux.netDevices["e2"].name: "c0" is also the name of linux.netDevices["c0"] in the container`,
 			`linux.netDevices["e3"].name: "%s%d": a template has one %d and no other %`,
 			`linux.netDevices["lo"]: the loopback interface belongs to its network namespace and cannot move`,
-			`linux.netDevices: moving host interfaces in is not applied yet`,
 		}},
 
 		// a device rule that cannot hold without a device cgroup

@@ -323,8 +323,7 @@ func TestValidate(t *testing.T) {
 		}},
 		{"netDevices without network namespace", func(s *rspec.Spec) {
 			s.Linux.NetDevices = map[string]rspec.LinuxNetDevice{"eth1": {Name: "eth0"}}
-		}, ValidateOptions{}, []string{`linux.netDevices: needs a network namespace in linux.namespaces to move the devices into`,
-			`linux.netDevices: moving host interfaces in is not applied yet`}},
+		}, ValidateOptions{}, []string{`linux.netDevices: needs a network namespace in linux.namespaces to move the devices into`}},
 
 		// devices
 		{"devices", func(s *rspec.Spec) {
