@@ -231,7 +231,7 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	if s.Process == nil || len(s.Process.Args) == 0 {
 		return nil, fmt.Errorf("process.args: must name a program to run")
 	}
-	arena, err := clonecore.NewArena(256 << 10)
+	arena, err := clonecore.NewArena(arenaEstimate(s, env))
 	if err != nil {
 		return nil, err
 	}

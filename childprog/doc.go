@@ -21,6 +21,8 @@
 //     and an exec'd process's CPU affinity, set while still privileged.
 //   - identity.go: groups, uid and gid, capabilities (none when the spec
 //     names none), execve.
+//   - arena.go: the upper bound of the arena a config needs, computed
+//     before the compile.
 //   - terminal.go: process.terminal, a pty from the container's devpts.
 //   - builder.go: one method per system call, each rendered strace-like
 //     for --explain.

@@ -265,3 +265,60 @@ func captureStdout(t *testing.T, f func()) string {
 	}
 	return string(data)
 }
+
+// TestRunLarge runs the configs that filled the child's fixed 256 KiB
+// arena ("child arena full", no field named): the arena is sized from the
+// config now.
+func TestRunLarge(t *testing.T) {
+	needRoot(t, "creates mount namespaces")
+	cases := []struct {
+		name   string
+		mutate func(tb *testBundle)
+		check  func(t *testing.T, f *facts)
+	}{
+		{"10,000 env entries", func(tb *testBundle) {
+			for i := range 10000 {
+				tb.Spec.Process.Env = append(tb.Spec.Process.Env, fmt.Sprintf("VARIABLE_%05d=%s", i, strings.Repeat("v", 30)))
+			}
+		}, func(t *testing.T, f *facts) {
+			if got := len(f.Env); got != 10003 {
+				t.Errorf("environment: got %d entries, want 10003", got)
+			}
+		}},
+		{"2,000 long args", func(tb *testBundle) {
+			for i := range 2000 {
+				tb.Spec.Process.Args = append(tb.Spec.Process.Args, fmt.Sprintf("stat:/%04d%s", i, strings.Repeat("a", 900)))
+			}
+		}, func(t *testing.T, f *facts) {
+			if got := len(f.Probes); got != 2000 {
+				t.Errorf("arguments: got %d probes, want 2000", got)
+			}
+		}},
+		{"10,000 mounts", func(tb *testBundle) {
+			tb.Spec.Mounts = append(tb.Spec.Mounts, rspec.Mount{Destination: "/m", Type: "tmpfs", Source: "tmpfs"})
+			for i := range 10000 {
+				tb.Spec.Mounts = append(tb.Spec.Mounts, rspec.Mount{Destination: fmt.Sprintf("/m/%d", i), Type: "tmpfs", Source: "tmpfs", Options: []string{"size=4k"}})
+			}
+		}, func(t *testing.T, f *facts) {
+			n := 0
+			for _, m := range f.Mounts {
+				if strings.HasPrefix(m.Point, "/m/") {
+					n++
+				}
+			}
+			if n != 10000 {
+				t.Errorf("mounts below /m: got %d, want 10000", n)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tb := helperBundle(t, specs.GenerateOptions{})
+			c.mutate(tb)
+			before := snapshotHost(t)
+			f := runFacts(t, tb)
+			checkNothingLeft(t, before)
+			c.check(t, f)
+		})
+	}
+}
