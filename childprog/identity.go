@@ -25,16 +25,16 @@ import (
 func (c *compiler) identity() {
 	p := c.s.Process
 	caps := p.Capabilities
-	what, bounding := "process.capabilities", "process.capabilities.bounding: drop %s"
+	what, drop, from := "process.capabilities", "process.capabilities.bounding: drop ", ""
 	if caps == nil {
 		caps = &rspec.LinuxCapabilities{}
 		what = "process.capabilities (absent, so none)"
-		bounding = what + ": drop %s from the bounding set"
+		drop, from = what+": drop ", " from the bounding set"
 	}
 	keep := capSet(caps.Bounding)
 	for n := 0; n <= c.env.LastCap; n++ {
 		if keep&(1<<n) == 0 {
-			c.b.prctl(fmt.Sprintf(bounding, capName(n)), "PR_CAPBSET_DROP", unix.PR_CAPBSET_DROP, uintptr(n), capName(n))
+			c.b.prctl(drop+capName(n)+from, "PR_CAPBSET_DROP", unix.PR_CAPBSET_DROP, uintptr(n), capName(n))
 		}
 	}
 	u := p.User

@@ -314,6 +314,22 @@ func PolicyFor(path string) (Rule, bool) {
 	return r, ok
 }
 
+// effective is Effective, looked up once for every rule.
+var effectiveIndex = sync.OnceValue(func() map[string]Rule {
+	m := make(map[string]Rule, len(policy))
+	for _, r := range policy {
+		m[r.Path] = Effective(r.Path)
+	}
+	return m
+})
+
+func effective(path string) Rule {
+	if r, ok := effectiveIndex()[path]; ok {
+		return r
+	}
+	return Rule{Path: path}
+}
+
 // Effective is the decision that holds for a field: its own, or for a
 // WithParent field the nearest enclosing field's.
 // A field without a rule gets a Rule with no Decision.

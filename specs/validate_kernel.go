@@ -387,15 +387,15 @@ func selinuxNote() string {
 // policy refuses every field s sets that the policy refuses, one line each,
 // and every string holding a NUL byte in a field it applies.
 func (c *checker) policy(s *rspec.Spec) {
-	walkSpec(s, func(pp, p string, v reflect.Value) bool {
-		r := Effective(pp)
+	walkSpec(s, func(n *fieldNode, at *configPath, v reflect.Value) bool {
+		r := effective(n.path)
 		switch r.Decision {
 		case Refused:
 			msg := r.Reason
-			if note := hostNotes[pp]; note != nil && c.opts.CheckFS {
+			if note := hostNotes[n.path]; note != nil && c.opts.CheckFS {
 				msg += note()
 			}
-			c.add(p, "%s", msg)
+			c.add(at.String(), "%s", msg)
 			return false
 		case Ignored:
 			return false
@@ -403,10 +403,10 @@ func (c *checker) policy(s *rspec.Spec) {
 		default:
 			// A field without a rule (TestPolicyCoversSpec sees to it
 			// that there is none): refuse rather than guess.
-			c.add(p, "minirun has no policy for this field, so it refuses it")
+			c.add(at.String(), "minirun has no policy for this field, so it refuses it")
 			return false
 		}
-		nulStrings(p, v, func(q, what string) {
+		nulStrings(at, v, func(q, what string) {
 			if what == "key" {
 				c.add(q, "the key contains a NUL byte")
 			} else {

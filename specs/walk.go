@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -13,7 +14,9 @@ import (
 // The spec's tree of fields, found by reflection over runtime-spec's Go
 // types, so that the policy (policy.go) can be checked against every field
 // the types have — including any a newer runtime-spec adds — and a config
-// can be walked field by field without a hand-written path for each.
+// can be walked field by field without a hand-written path for each. The
+// tree is built once; a walk follows it and makes no string unless it has
+// something to report.
 
 // A SpecField is one field of rspec.Spec or of anything below it.
 type SpecField struct {
@@ -29,44 +32,66 @@ type SpecField struct {
 // or a list or map of objects.
 func (f SpecField) Container() bool { return elemStruct(f.Type) != nil }
 
-var specFieldsOnce = sync.OnceValue(func() []SpecField {
-	var out []SpecField
-	var walk func(t reflect.Type, prefix string)
-	walk = func(t reflect.Type, prefix string) {
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name := jsonName(f)
-			if f.Anonymous && name == "" {
-				walk(deref(f.Type), prefix) // an embedded struct's fields are the outer object's
-				continue
-			}
-			if name == "" || !f.IsExported() {
-				continue
-			}
-			p := name
-			if prefix != "" {
-				p = prefix + "." + name
-			}
-			ft := deref(f.Type)
-			out = append(out, SpecField{Path: p, Type: ft})
-			switch {
-			case ft.Kind() == reflect.Struct:
-				walk(ft, p)
-			case elemStruct(ft) != nil:
-				walk(elemStruct(ft), p+"[]")
-			}
-		}
-	}
-	walk(reflect.TypeFor[rspec.Spec](), "")
-	return out
+// fieldNode is a field in the tree: where it is in its struct, its JSON
+// name and path, and the fields of the object it holds, if any.
+type fieldNode struct {
+	index  []int // for reflect.Value.FieldByIndex: an embedded struct's fields are the outer object's
+	name   string
+	path   string
+	typ    reflect.Type // pointers removed
+	fields []*fieldNode // of the struct it is, or holds in a list or map
+}
+
+var specTree = sync.OnceValue(func() []*fieldNode {
+	return structFields(reflect.TypeFor[rspec.Spec](), "", nil)
 })
+
+func structFields(t reflect.Type, prefix string, outer []int) []*fieldNode {
+	var out []*fieldNode
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		index := append(append([]int(nil), outer...), i)
+		name := jsonName(f)
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, structFields(f.Type, prefix, index)...)
+			continue
+		}
+		if name == "" || !f.IsExported() {
+			continue
+		}
+		n := &fieldNode{index: index, name: name, path: name, typ: deref(f.Type)}
+		if prefix != "" {
+			n.path = prefix + "." + name
+		}
+		switch e := elemStruct(n.typ); {
+		case e == nil:
+		case n.typ.Kind() == reflect.Struct:
+			n.fields = structFields(e, n.path, nil)
+		default:
+			n.fields = structFields(e, n.path+"[]", nil)
+		}
+		out = append(out, n)
+	}
+	return out
+}
 
 // SpecFields lists every field of runtime-spec's Spec and below, in the
 // order of the Go types (which is the order of the specification).
-func SpecFields() []SpecField { return append([]SpecField(nil), specFieldsOnce()...) }
+func SpecFields() []SpecField {
+	var out []SpecField
+	var add func(ns []*fieldNode)
+	add = func(ns []*fieldNode) {
+		for _, n := range ns {
+			out = append(out, SpecField{Path: n.path, Type: n.typ})
+			add(n.fields)
+		}
+	}
+	add(specTree())
+	return out
+}
 
 // jsonName is a struct field's name in JSON, "" for an embedded struct
-// without a tag, "-" fields skipped.
+// without a tag or a field JSON skips.
 func jsonName(f reflect.StructField) string {
 	tag := f.Tag.Get("json")
 	name, _, _ := strings.Cut(tag, ",")
@@ -86,7 +111,8 @@ func deref(t reflect.Type) reflect.Type {
 	return t
 }
 
-// elemStruct is the struct a list or map holds (pointers removed), or nil.
+// elemStruct is the struct a field is, or holds in a list or map
+// (pointers removed), or nil.
 func elemStruct(t reflect.Type) reflect.Type {
 	switch t.Kind() {
 	case reflect.Struct:
@@ -112,69 +138,83 @@ func present(v reflect.Value) bool {
 	return !v.IsZero()
 }
 
+// A configPath is a field's path in one config, made into a string only
+// when something is reported: "mounts[2].destination".
+type configPath struct {
+	parent *configPath
+	name   string // a field's name, or "" for an element
+	index  int    // an element of a list
+	key    string // an element of a map, when isKey
+	isKey  bool
+}
+
+func (p *configPath) String() string {
+	if p == nil {
+		return ""
+	}
+	var b strings.Builder
+	p.write(&b)
+	return b.String()
+}
+
+func (p *configPath) write(b *strings.Builder) {
+	if p.parent != nil {
+		p.parent.write(b)
+	}
+	switch {
+	case p.name != "":
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(p.name)
+	case p.isKey:
+		b.WriteString("[" + strconv.Quote(p.key) + "]")
+	default:
+		b.WriteString("[" + strconv.Itoa(p.index) + "]")
+	}
+}
+
 // walkSpec calls visit for every field s sets, in the spec's order, with
-// the field's policy path ("mounts[].destination") and its path in this
-// config ("mounts[2].destination"), and the value with pointers removed.
-// visit returns whether to go on into the field's own fields.
-func walkSpec(s *rspec.Spec, visit func(policyPath, path string, v reflect.Value) bool) {
+// the field's node (its policy path), its path in this config, and its
+// value with pointers removed. visit returns whether to go on into the
+// field's own fields.
+func walkSpec(s *rspec.Spec, visit func(n *fieldNode, at *configPath, v reflect.Value) bool) {
 	if s == nil {
 		return
 	}
-	walkStruct(reflect.ValueOf(s).Elem(), "", "", visit)
+	walkStruct(reflect.ValueOf(s).Elem(), specTree(), nil, visit)
 }
 
-func walkStruct(v reflect.Value, pp, p string, visit func(string, string, reflect.Value) bool) {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name := jsonName(f)
-		fv := v.Field(i)
-		if f.Anonymous && name == "" {
-			for fv.Kind() == reflect.Pointer {
-				if fv.IsNil() {
-					break
-				}
-				fv = fv.Elem()
-			}
-			if fv.Kind() == reflect.Struct {
-				walkStruct(fv, pp, p, visit)
-			}
+func walkStruct(v reflect.Value, fields []*fieldNode, at *configPath, visit func(*fieldNode, *configPath, reflect.Value) bool) {
+	for _, n := range fields {
+		fv, err := v.FieldByIndexErr(n.index)
+		if err != nil || !present(fv) {
 			continue
 		}
-		if name == "" || !f.IsExported() || !present(fv) {
-			continue
-		}
-		fpp, fp := join(pp, name), join(p, name)
 		for fv.Kind() == reflect.Pointer {
 			fv = fv.Elem()
 		}
-		if !visit(fpp, fp, fv) {
+		p := &configPath{parent: at, name: n.name}
+		if !visit(n, p, fv) || n.fields == nil {
 			continue
 		}
-		switch {
-		case fv.Kind() == reflect.Struct:
-			walkStruct(fv, fpp, fp, visit)
-		case elemStruct(fv.Type()) != nil && fv.Kind() == reflect.Slice:
-			for j := 0; j < fv.Len(); j++ {
-				if e := derefValue(fv.Index(j)); e.IsValid() {
-					walkStruct(e, fpp+"[]", fmt.Sprintf("%s[%d]", fp, j), visit)
+		switch fv.Kind() {
+		case reflect.Struct:
+			walkStruct(fv, n.fields, p, visit)
+		case reflect.Slice, reflect.Array:
+			for i := 0; i < fv.Len(); i++ {
+				if e := derefValue(fv.Index(i)); e.IsValid() {
+					walkStruct(e, n.fields, &configPath{parent: p, index: i}, visit)
 				}
 			}
-		case elemStruct(fv.Type()) != nil && fv.Kind() == reflect.Map:
+		case reflect.Map:
 			for _, k := range sortedMapKeys(fv) {
 				if e := derefValue(fv.MapIndex(k)); e.IsValid() {
-					walkStruct(e, fpp+"[]", fmt.Sprintf("%s[%q]", fp, k.String()), visit)
+					walkStruct(e, n.fields, &configPath{parent: p, key: k.String(), isKey: true}, visit)
 				}
 			}
 		}
 	}
-}
-
-func join(prefix, name string) string {
-	if prefix == "" {
-		return name
-	}
-	return prefix + "." + name
 }
 
 // derefValue removes pointers; an invalid Value for a nil one.
@@ -201,11 +241,11 @@ func sortedMapKeys(m reflect.Value) []reflect.Value {
 // a NUL byte, with its path and what it is ("", or "key"). The kernel reads
 // a string up to its first NUL, so "/tmp\x00/../etc" would be taken as
 // /tmp: such a config must be refused, not truncated.
-func nulStrings(p string, v reflect.Value, bad func(path, what string)) {
+func nulStrings(at *configPath, v reflect.Value, bad func(path, what string)) {
 	switch v.Kind() {
 	case reflect.String:
 		if strings.IndexByte(v.String(), 0) >= 0 {
-			bad(p, "")
+			bad(at.String(), "")
 		}
 	case reflect.Slice, reflect.Array:
 		if v.Type().Elem().Kind() != reflect.String {
@@ -213,15 +253,27 @@ func nulStrings(p string, v reflect.Value, bad func(path, what string)) {
 		}
 		for i := 0; i < v.Len(); i++ {
 			if strings.IndexByte(v.Index(i).String(), 0) >= 0 {
-				bad(fmt.Sprintf("%s[%d]", p, i), "")
+				bad(fmt.Sprintf("%s[%d]", at, i), "")
 			}
 		}
 	case reflect.Map:
 		if v.Type().Key().Kind() != reflect.String {
 			return
 		}
+		iter := v.MapRange()
+		var found bool
+		for iter.Next() {
+			k, e := iter.Key(), iter.Value()
+			if strings.IndexByte(k.String(), 0) >= 0 || e.Kind() == reflect.String && strings.IndexByte(e.String(), 0) >= 0 {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return
+		}
 		for _, k := range sortedMapKeys(v) {
-			kp := fmt.Sprintf("%s[%q]", p, k.String())
+			kp := fmt.Sprintf("%s[%q]", at, k.String())
 			if strings.IndexByte(k.String(), 0) >= 0 {
 				bad(kp, "key")
 			}
