@@ -45,10 +45,10 @@ type netDevice struct {
 // netDevicesWork looks every device of the spec up on the host, before
 // anything starts, and adds their move to work's namespaces point. done
 // must be called once start has returned: with false (the setup failed) it
-// moves the devices back to the host.
-func netDevicesWork(s *rspec.Spec, work *parentWork) (done func(started bool), err error) {
+// moves the devices back to the host, and says which it could not.
+func netDevicesWork(s *rspec.Spec, work *parentWork) (done func(started bool) error, err error) {
 	if s.Linux == nil || len(s.Linux.NetDevices) == 0 {
-		return func(bool) {}, nil
+		return func(bool) error { return nil }, nil
 	}
 	host, err := dialRoute()
 	if err != nil {
@@ -159,38 +159,49 @@ func (m *netMover) moveIn(pid int) error {
 // done lets the namespace go; when the setup failed it first moves every
 // device that went in back to the host, under its own name, with its
 // addresses and its state.
-func (m *netMover) done(started bool) {
+func (m *netMover) done(started bool) error {
 	if m.ns == nil {
-		return
+		return nil
 	}
 	defer func() { m.ns.Close(); m.ns = nil }()
 	if started {
-		return
+		return nil
 	}
-	self, err := os.Open("/proc/thread-self/ns/net")
+	var lost []string
+	for _, d := range m.devs {
+		if d.moved {
+			lost = append(lost, d.host)
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	self, err := os.Open("/proc/self/ns/net")
 	if err != nil {
-		return
+		return netLost(lost, err)
 	}
 	defer self.Close()
 	inside, err := dialRouteIn(int(m.ns.Fd()))
 	if err != nil {
-		return
+		return netLost(lost, err)
 	}
 	defer inside.close()
 	host, err := dialRoute()
 	if err != nil {
-		return
+		return netLost(lost, err)
 	}
 	defer host.close()
+	lost, err = lost[:0], nil
 	for _, d := range m.devs {
 		if !d.moved {
 			continue
 		}
-		if inside.setNamespace(d.inIndex, int(self.Fd()), d.host) != nil {
+		if err = inside.setNamespace(d.inIndex, int(self.Fd()), d.host); err != nil {
+			lost = append(lost, d.host)
 			continue
 		}
-		link, err := host.linkByName(d.host)
-		if err != nil {
+		link, lerr := host.linkByName(d.host)
+		if lerr != nil {
 			continue
 		}
 		for _, a := range d.addrs {
@@ -200,6 +211,14 @@ func (m *netMover) done(started bool) {
 			host.setUp(link.index, true)
 		}
 	}
+	if len(lost) > 0 {
+		return netLost(lost, err)
+	}
+	return nil
+}
+
+func netLost(devs []string, err error) error {
+	return fmt.Errorf("linux.netDevices: %s could not be moved back to the host (%v)", strings.Join(devs, ", "), err)
 }
 
 // A small rtnetlink client.
@@ -223,27 +242,38 @@ func dialRoute() (*route, error) {
 }
 
 // dialRouteIn opens an rtnetlink socket in the network namespace nsfd
-// names: a socket belongs to the namespace it was made in, so one thread
-// enters the namespace, makes it, and comes back. A thread that cannot
-// come back is not given back to the Go runtime (it ends with its
-// goroutine, still locked).
+// names: a socket belongs to the namespace it was made in, so a goroutine
+// locked to its thread enters the namespace, makes it, and comes back. A
+// thread that cannot come back is never unlocked, so it ends with the
+// goroutine rather than run other Go code in the container's namespace.
 func dialRouteIn(nsfd int) (*route, error) {
-	runtime.LockOSThread()
-	self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("open this thread's network namespace: %w", err)
+	type result struct {
+		r   *route
+		err error
 	}
-	defer unix.Close(self)
-	if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		return nil, fmt.Errorf("enter the container's network namespace: %w", err)
-	}
-	r, err := dialRoute()
-	if unix.Setns(self, unix.CLONE_NEWNET) == nil {
-		runtime.UnlockOSThread()
-	}
-	return r, err
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, fmt.Errorf("open this thread's network namespace: %w", err)}
+			return
+		}
+		defer unix.Close(self)
+		if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{nil, fmt.Errorf("enter the container's network namespace: %w", err)}
+			return
+		}
+		r, err := dialRoute()
+		if unix.Setns(self, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- result{r, err}
+	}()
+	res := <-ch
+	return res.r, res.err
 }
 
 func (r *route) close() { unix.Close(r.fd) }

@@ -63,7 +63,9 @@ func Run(b *specs.Bundle, o RunOptions) (int, error) {
 		return 0, err
 	}
 	p, err := start(plan, work, sigs)
-	netDone(err == nil)
+	if nerr := netDone(err == nil); nerr != nil {
+		err = fmt.Errorf("%w; %w", err, nerr)
+	}
 	if err != nil {
 		return 0, err
 	}
