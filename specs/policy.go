@@ -365,7 +365,11 @@ func PolicyMarkdown() string {
 			continue
 		}
 		name := "`" + r.Path + "`"
-		if n := countWithParent(r.Path); n > 0 {
+		switch n := countWithParent(r.Path); n {
+		case 0:
+		case 1:
+			name += " (and its field)"
+		default:
 			name += fmt.Sprintf(" (and its %d fields)", n)
 		}
 		var why string
