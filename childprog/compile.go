@@ -52,7 +52,8 @@ type CompileEnv struct {
 	// Exec compiles a process that joins a running container (exec, and
 	// the hooks that run in its namespaces): every namespace of the spec
 	// is a join, and nothing of the container's own setup (filesystem,
-	// hostname, sysctls) is done again.
+	// hostname, sysctls) is done again. process.execCPUAffinity applies
+	// to such a process, and not to a container's first (runtime-spec).
 	Exec bool
 	// Path, when set, is execve'd as it is, with process.args as argv (a
 	// hook's path), instead of process.args[0] looked up in PATH.
@@ -147,6 +148,9 @@ type Plan struct {
 	// TimeOffsets, for a new time namespace, is what the parent writes to
 	// /proc/PID/timens_offsets ("monotonic S N" lines) at PointNamespaces.
 	TimeOffsets string
+	// NetDevices are the host interfaces of linux.netDevices the parent
+	// moves into the container's network namespace at PointNamespaces.
+	NetDevices []string
 	// DoubleFork is set when a PID namespace is joined: the cloned task
 	// forks (with CLONE_PARENT, so minirun is the parent) and exits; the
 	// container's process is the grandchild, whose TID (in minirun's PID
@@ -248,6 +252,9 @@ func (p *Plan) parentWork(pt Point) []string {
 		if p.TimeOffsets != "" {
 			w = append(w, fmt.Sprintf("write /proc/PID/timens_offsets %q", p.TimeOffsets))
 		}
+		if len(p.NetDevices) > 0 {
+			w = append(w, "move "+strings.Join(p.NetDevices, ", ")+" into the network namespace (rtnetlink)")
+		}
 	case PointMounted:
 		w = append(w, "run the prestart, createRuntime and createContainer hooks")
 	case PointConsole:
@@ -276,7 +283,7 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	if s.Process == nil || len(s.Process.Args) == 0 {
 		return nil, fmt.Errorf("process.args: must name a program to run")
 	}
-	arena, err := clonecore.NewArena(256 << 10)
+	arena, err := clonecore.NewArena(arenaEstimate(s, env))
 	if err != nil {
 		return nil, err
 	}
@@ -330,6 +337,7 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	}
 
 	c.lifeline()
+	c.execAffinity(false)
 	early := newNS &^ cloneNS
 	if lateCgroupNS {
 		early &^= clonecore.NEWCGROUP
@@ -510,10 +518,21 @@ func (c *compiler) namespacesPoint() {
 	if c.env.Cgroup {
 		why = append(why, "its cgroups")
 	}
-	if len(why) == 0 {
+	var what string
+	if len(why) > 0 {
+		what = "write " + strings.Join(why, ", ")
+	}
+	if l := c.s.Linux; l != nil && len(l.NetDevices) > 0 {
+		c.plan.NetDevices = specs.SortedKeys(l.NetDevices)
+		if what != "" {
+			what += " and "
+		}
+		what += "move the network devices in"
+	}
+	if what == "" {
 		return
 	}
-	c.point(PointNamespaces, "linux.namespaces: wait for minirun to write "+strings.Join(why, ", "))
+	c.point(PointNamespaces, "linux.namespaces: wait for minirun to "+what)
 	if !c.plan.UserNS {
 		return
 	}

@@ -60,13 +60,19 @@ func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
 // testdata/compile/NAME.explain (go test -run Golden -update rewrites them
 // after a reviewed change).
 func TestCompileGolden(t *testing.T) {
-	for _, name := range []string{"runc-default", "rootless", "joins", "full", "nomount"} {
+	for _, name := range []string{"runc-default", "rootless", "joins", "full", "nomount", "settings", "settings-exec"} {
 		t.Run(name, func(t *testing.T) {
 			env := testEnv()
 			if name == "rootless" {
 				env.Rootless = true
 			}
-			got := compileFile(t, name+".json", env).Explain()
+			file := name + ".json"
+			if name == "settings-exec" {
+				// The same config, compiled as exec will: the exec
+				// CPU affinity applies.
+				env.Exec, file = true, "settings.json"
+			}
+			got := compileFile(t, file, env).Explain()
 			golden := filepath.Join("testdata", "compile", name+".explain")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -111,8 +117,11 @@ func TestCompileShape(t *testing.T) {
 		{name: "joins", joins: 4, doubleFork: true,
 			wantFlags:    clonecore.CLEAR_SIGHAND,
 			wantNotFlags: clonecore.VM | clonecore.NEWNS | clonecore.NEWUTS | clonecore.NEWPID | clonecore.NEWUSER | clonecore.NEWIPC | clonecore.NEWNET,
-			wantSteps:    []string{`setns(fd</proc/4242/ns/user>, CLONE_NEWUSER)`, `unshare(CLONE_NEWNS|CLONE_NEWUTS)`, `clone(CLONE_PARENT|CLONE_PARENT_SETTID|SIGCHLD`, `exit_if(pid != 0, 0)`},
-			wantNotSteps: []string{`capset(`, `PR_CAPBSET_DROP`}},
+			wantSteps: []string{`setns(fd</proc/4242/ns/user>, CLONE_NEWUSER)`, `unshare(CLONE_NEWNS|CLONE_NEWUTS)`, `clone(CLONE_PARENT|CLONE_PARENT_SETTID|SIGCHLD`, `exit_if(pid != 0, 0)`,
+				// No process.capabilities: none at all, not minirun's.
+				`prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN)                        # process.capabilities (absent, so none): drop CAP_SYS_ADMIN from the bounding set`,
+				`capset({_LINUX_CAPABILITY_VERSION_3, 0}, {effective=0x0, permitted=0x0, inheritable=0x0}) # process.capabilities (absent, so none)`},
+			wantNotSteps: []string{`PR_SET_KEEPCAPS`}},
 		{name: "full", tty: true, doubleFork: true, timeOffsets: "boottime -5 500\nmonotonic 86400 0\n",
 			wantFlags: clonecore.PIDFD | clonecore.VM, wantNotFlags: clonecore.NEWTIME | clonecore.NEWPID,
 			wantSteps: []string{`ioctl(fd<ptmx>, TIOCGPTPEER, O_RDWR|O_NOCTTY) = fd<pty>`, `setgroups(2, [10, 20])`, `setresgid(100, 100, 100)`,

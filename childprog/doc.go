@@ -17,7 +17,12 @@
 //   - mounts.go: the rootfs and every mount, with the fd-based mount API.
 //   - process.go: default devices and linux.devices, sysctls, cwd,
 //     rlimits and the last steps before execve.
-//   - identity.go: groups, uid and gid, capabilities, execve.
+//   - settings.go: scheduler, I/O priority, memory policy, personality,
+//     and an exec'd process's CPU affinity, set while still privileged.
+//   - identity.go: groups, uid and gid, capabilities (none when the spec
+//     names none), execve.
+//   - arena.go: the upper bound of the arena a config needs, computed
+//     before the compile.
 //   - terminal.go: process.terminal, a pty from the container's devpts.
 //   - builder.go: one method per system call, each rendered strace-like
 //     for --explain.

@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/clonecore"
@@ -15,15 +16,25 @@ import (
 // identity drops what the process must not keep, in the order that works:
 // the bounding set while still privileged; groups, gid and uid (keeping the
 // permitted set across the uid change); then capset and the ambient set.
+//
+// A config without process.capabilities gets none: every set empty, as
+// runc does (docs/design.md, rule 13). Keeping minirun's own would let the
+// process remount /proc/sys read-write, or, without a PID namespace, open
+// minirun's /proc/PID/exe and overwrite the runtime (CVE-2019-5736). The
+// bounding set matters most: a root process gains all of it at execve.
 func (c *compiler) identity() {
 	p := c.s.Process
 	caps := p.Capabilities
-	if caps != nil {
-		keep := capSet(caps.Bounding)
-		for n := 0; n <= c.env.LastCap; n++ {
-			if keep&(1<<n) == 0 {
-				c.b.prctl("process.capabilities.bounding: drop "+capName(n), "PR_CAPBSET_DROP", unix.PR_CAPBSET_DROP, uintptr(n), capName(n))
-			}
+	what, drop, from := "process.capabilities", "process.capabilities.bounding: drop ", ""
+	if caps == nil {
+		caps = &rspec.LinuxCapabilities{}
+		what = "process.capabilities (absent, so none)"
+		drop, from = what+": drop ", " from the bounding set"
+	}
+	keep := capSet(caps.Bounding)
+	for n := 0; n <= c.env.LastCap; n++ {
+		if keep&(1<<n) == 0 {
+			c.b.prctl(drop+capName(n)+from, "PR_CAPBSET_DROP", unix.PR_CAPBSET_DROP, uintptr(n), capName(n))
 		}
 	}
 	u := p.User
@@ -39,14 +50,11 @@ func (c *compiler) identity() {
 	}
 	g := itoa(int(u.GID))
 	c.b.simple("process.user.gid", unix.SYS_SETRESGID, "setresgid", []string{g, g, g}, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID))
-	if caps != nil && u.UID != 0 {
+	if capSet(caps.Permitted) != 0 && u.UID != 0 {
 		c.b.prctl("process.user.uid: keep the permitted capabilities across the change of uid", "PR_SET_KEEPCAPS", unix.PR_SET_KEEPCAPS, 1, "1")
 	}
 	uid := itoa(int(u.UID))
 	c.b.simple("process.user.uid", unix.SYS_SETRESUID, "setresuid", []string{uid, uid, uid}, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID))
-	if caps == nil {
-		return
-	}
 	eff, perm, inh := capSet(caps.Effective), capSet(caps.Permitted), capSet(caps.Inheritable)
 	// Version 3 takes two data structs: the low 32 capabilities, then the high.
 	var data [2]unix.CapUserData
@@ -55,7 +63,7 @@ func (c *compiler) identity() {
 	}
 	hdr, _ := kstruct(c.b, unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3})
 	dat, _ := kstruct(c.b, data)
-	c.b.call("process.capabilities: effective, permitted, inheritable", unix.SYS_CAPSET, "capset",
+	c.b.call(what+": effective, permitted, inheritable", unix.SYS_CAPSET, "capset",
 		[]string{"{_LINUX_CAPABILITY_VERSION_3, 0}", fmt.Sprintf("{effective=%#x, permitted=%#x, inheritable=%#x}", eff, perm, inh)},
 		[]clonecore.Arg{clonecore.Imm(hdr), clonecore.Imm(dat)})
 	for _, name := range caps.Ambient {

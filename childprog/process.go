@@ -132,7 +132,8 @@ func (c *compiler) device(label string, r rootDirs, d rspec.LinuxDevice) {
 }
 
 // process sets up everything of the process but its filesystem: names,
-// sysctls, limits, cwd, identity, capabilities, and finally execve.
+// sysctls, limits, cwd, scheduling and the other settings that need
+// privilege, identity, capabilities, and finally execve.
 func (c *compiler) process() {
 	s, p := c.s, c.s.Process
 	c.terminal()
@@ -173,6 +174,7 @@ func (c *compiler) process() {
 			clonecore.Tolerate(unix.ENOSYS))
 	}
 	c.cwd()
+	c.settings()
 	c.identity()
 	umask := uint64(0o022)
 	if p.User.Umask != nil {
@@ -200,6 +202,7 @@ func (c *compiler) process() {
 	if h := c.s.Hooks; c.env.Gate || h != nil && len(h.StartContainer) > 0 {
 		c.point(PointReady, "minirun: wait to be started (runtime-spec: start)")
 	}
+	c.execAffinity(true)
 	c.exec()
 }
 

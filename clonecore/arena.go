@@ -17,11 +17,13 @@ type Arena struct {
 	used uintptr
 }
 
-// NewArena maps size bytes (rounded up to a page).
+// NewArena maps size bytes (rounded up to a page). The mapping reserves no
+// memory: a page costs only once something is written to it, so a caller
+// that cannot know the exact size may ask for a generous upper bound.
 func NewArena(size int) (*Arena, error) {
 	page := unix.Getpagesize()
 	size = (size + page - 1) &^ (page - 1)
-	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS)
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 	if err != nil {
 		return nil, fmt.Errorf("mmap %d bytes for the child's arena: %w", size, err)
 	}
@@ -47,6 +49,12 @@ func (a *Arena) Alloc(n int) (uintptr, error) {
 }
 
 func (a *Arena) base() uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(a.mem))) }
+
+// Size is the arena's size in bytes; Used how many of them are handed out.
+func (a *Arena) Size() int { return len(a.mem) }
+
+// Used is how many bytes of the arena are handed out.
+func (a *Arena) Used() int { return int(a.used) }
 
 // Bytes copies b into the arena and returns its address.
 func (a *Arena) Bytes(b []byte) (uintptr, error) {

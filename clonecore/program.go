@@ -190,6 +190,14 @@ func (p *Program) Explain() string {
 // Steps returns the explain line and label of each step.
 func (p *Program) Steps() (calls, labels []string) { return p.explain, p.labels }
 
+// StartSize is how many bytes of its arena starting the program takes, on
+// top of what it uses already: the steps, the saved results and the
+// child's block, each aligned to 16.
+func (p *Program) StartSize() int {
+	steps := max(len(p.steps), 1) * stepSize
+	return steps + 15 + 8*(p.nslots+1) + 15 + blockSize + 15
+}
+
 // seal copies the steps and a results array into the arena and returns
 // their addresses. After seal the program must not change.
 func (p *Program) seal() (steps, results uintptr, err error) {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/childprog"
+	"github.com/minirun/minirun/internal/procfs"
 	"github.com/minirun/minirun/namespaces"
 	"github.com/minirun/minirun/specs"
 	"github.com/minirun/minirun/statedir"
@@ -222,16 +223,26 @@ func (j *joined) reap() unix.WaitStatus {
 	}
 }
 
-// allCapabilities is every capability the kernel has, bounding, effective
-// and permitted: the runtime's own privileges, for its hooks.
+// allCapabilities is minirun's own privilege, for its hooks: its bounding
+// set, and its permitted set as effective and permitted (not every
+// capability the kernel knows: one minirun lacks, CAP_SYS_RESOURCE on a
+// machine whose bounding set has dropped it, capset refuses).
 func allCapabilities() *rspec.LinuxCapabilities {
-	var all []string
-	for n := 0; n <= lastCap(); n++ {
-		if name, ok := specs.CapabilityName(n); ok {
-			all = append(all, name)
+	status, _ := procfs.ReadStatus("/proc/self/status")
+	names := func(field string) []string {
+		set, _ := strconv.ParseUint(status[field], 16, 64)
+		var out []string
+		for n := 0; n < 64; n++ {
+			if set&(1<<n) != 0 {
+				if name, ok := specs.CapabilityName(n); ok {
+					out = append(out, name)
+				}
+			}
 		}
+		return out
 	}
-	return &rspec.LinuxCapabilities{Bounding: all, Effective: all, Permitted: all}
+	perm := names("CapPrm")
+	return &rspec.LinuxCapabilities{Bounding: names("CapBnd"), Effective: perm, Permitted: perm}
 }
 
 // setgroupsDenied reports whether process pid's user namespace has

@@ -29,10 +29,18 @@ func TestFeatures(t *testing.T) {
 			t.Errorf("capability %q is listed but unknown", c)
 		}
 	}
-	s := &rspec.Spec{Process: &rspec.Process{Args: []string{"true"}},
-		Linux: &rspec.Linux{Seccomp: &rspec.LinuxSeccomp{DefaultAction: rspec.ActAllow}}}
-	refused := Unsupported(s, "config.json") != nil
-	if enabled := *f.Linux.Seccomp.Enabled; enabled == refused {
-		t.Errorf("features says seccomp enabled=%v, but a config with linux.seccomp is refused=%v", enabled, refused)
+	for _, c := range []struct {
+		field   string
+		enabled bool
+	}{
+		{"linux.seccomp", *f.Linux.Seccomp.Enabled},
+		{"process.apparmorProfile", *f.Linux.Apparmor.Enabled},
+		{"process.selinuxLabel", *f.Linux.Selinux.Enabled},
+		{"linux.intelRdt", *f.Linux.IntelRdt.Enabled},
+		{"mounts[].uidMappings", *f.Linux.MountExtensions.IDMap.Enabled},
+	} {
+		if refused := specs.Effective(c.field).Decision == specs.Refused; c.enabled == refused {
+			t.Errorf("features says %s enabled=%v, but the policy refuses it=%v", c.field, c.enabled, refused)
+		}
 	}
 }

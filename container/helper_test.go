@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -38,6 +39,12 @@ type facts struct {
 	NS                   map[string]uint64 // /proc/self/ns/NAME → inode
 	UIDMap, GIDMap       string            // fields joined by single spaces, one line per entry
 	Mounts               []mountEntry
+	Sched                unix.SchedAttr   // sched_getattr
+	IOPrio               int              // ioprio_get: class<<13 | priority
+	Personality          int              // personality(0xffffffff)
+	Machine              string           // uname -m
+	MemPolicy            int              // get_mempolicy's mode, with its mode flags
+	MemNodes             uint64           // and the first word of its node mask
 	Probes               map[string]probe // one per argument, keyed by it
 	Errors               []string         // what the helper itself could not find out
 }
@@ -131,6 +138,30 @@ func gatherFacts() *facts {
 		note("uname", err)
 	}
 	f.Hostname, f.Domainname = unix.ByteSliceToString(u.Nodename[:]), unix.ByteSliceToString(u.Domainname[:])
+	f.Machine = unix.ByteSliceToString(u.Machine[:])
+	if a, err := unix.SchedGetAttr(0, 0); err != nil {
+		note("sched_getattr", err)
+	} else {
+		f.Sched = *a
+	}
+	const ioprioWhoProcess = 1
+	if r, _, e := unix.Syscall(unix.SYS_IOPRIO_GET, ioprioWhoProcess, 0, 0); e != 0 {
+		note("ioprio_get", e)
+	} else {
+		f.IOPrio = int(r)
+	}
+	if r, _, e := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0); e != 0 {
+		note("personality", e)
+	} else {
+		f.Personality = int(r)
+	}
+	var mode int32
+	var nodes [16]uint64
+	if _, _, e := unix.Syscall6(unix.SYS_GET_MEMPOLICY, uintptr(unsafe.Pointer(&mode)), uintptr(unsafe.Pointer(&nodes[0])), 64*16, 0, 0, 0); e != 0 {
+		note("get_mempolicy", e)
+	} else {
+		f.MemPolicy, f.MemNodes = int(mode), nodes[0]
+	}
 	if f.Cwd, err = os.Getwd(); err != nil {
 		note("getwd", err)
 	}

@@ -95,7 +95,14 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 			return rt.startContainerHooks(r)
 		},
 	}
+	netDone, err := netDevicesWork(b.Spec, &work)
+	if err != nil {
+		return undo(err)
+	}
 	p, err := start(plan, work, sigs)
+	if nerr := netDone(err == nil); nerr != nil {
+		err = errors.Join(err, nerr)
+	}
 	if err != nil {
 		return undo(err)
 	}

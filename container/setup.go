@@ -58,7 +58,9 @@ type parentWork struct {
 	// (as many as the plan was compiled for).
 	Close []*os.File
 	// Namespaces runs at PointNamespaces after the id maps and clock
-	// offsets are written.
+	// offsets are written; it gets the cloned task's pid, which holds the
+	// container's namespaces even where a double fork makes the process
+	// later.
 	Namespaces func(pid int) error
 	// Mounted runs at PointMounted.
 	Mounted func(pid int) error
@@ -227,7 +229,9 @@ func (s *setup) at(pt childprog.Point) error {
 				return fmt.Errorf("linux.timeOffsets: write %s: %w", file, unwrapPath(err))
 			}
 		}
-		return call(s.work.Namespaces, pid)
+		// The cloned task: its namespaces are the container's, and after
+		// a double fork the container's process does not exist yet.
+		return call(s.work.Namespaces, s.task.TID)
 	case childprog.PointMounted:
 		return call(s.work.Mounted, pid)
 	case childprog.PointConsole:

@@ -55,8 +55,9 @@ func (e FieldError) Error() string {
 	return e.Path + ": " + e.Msg
 }
 
-// A ValidationError is every problem Validate found, in the order of the
-// spec's fields.
+// A ValidationError is every problem Validate found: the checks of values
+// in the order of the spec's fields, then the fields the policy refuses and
+// the strings holding a NUL byte, again in the spec's order.
 type ValidationError struct {
 	File string
 	Errs []FieldError
@@ -95,13 +96,19 @@ func (c *checker) add(p, format string, a ...any) {
 	c.errs = append(c.errs, FieldError{p, fmt.Sprintf(format, a...)})
 }
 
-// abs checks that a path in the container is absolute.
+// pathMax is the kernel's PATH_MAX: a path and its NUL.
+const pathMax = 4096
+
+// abs checks that a path in the container is absolute, and not longer than
+// the kernel takes.
 func (c *checker) abs(p, v string) {
 	switch {
 	case v == "":
 		c.add(p, "missing; give an absolute path")
 	case !path.IsAbs(v):
 		c.add(p, "%q must be absolute", v)
+	case len(v) >= pathMax:
+		c.add(p, "%d bytes; a path has at most %d (PATH_MAX)", len(v), pathMax-1)
 	}
 }
 
@@ -119,6 +126,7 @@ func (c *checker) hostPath(p string) string {
 
 // Validate checks s before anything is started and returns every problem
 // at once as a *ValidationError, or nil. It never panics, whatever s holds.
+// Every field the policy refuses (Policy) gets a line of its own.
 func Validate(s *rspec.Spec, opts ValidateOptions) error {
 	c := &checker{opts: opts}
 	if s == nil {
@@ -157,6 +165,7 @@ func (c *checker) spec(s *rspec.Spec) {
 	if s.Linux != nil {
 		c.linux(s)
 	}
+	c.policy(s)
 }
 
 // noMountNamespace refuses what only a mount namespace of the container's
@@ -272,29 +281,30 @@ func (c *checker) process(s *rspec.Spec) {
 	if len(p.Args) == 0 {
 		c.add("process.args", "missing; give the program to run and its arguments")
 	}
-	for i, a := range p.Args {
-		if i == 0 && a == "" {
-			c.add("process.args[0]", "must name the program to run")
-		}
-		if strings.IndexByte(a, 0) >= 0 {
-			c.add(fmt.Sprintf("process.args[%d]", i), "contains a NUL byte")
-		}
+	if len(p.Args) > 0 && p.Args[0] == "" {
+		c.add("process.args[0]", "must name the program to run")
 	}
 	for i, e := range p.Env {
-		f := fmt.Sprintf("process.env[%d]", i)
-		switch {
-		case strings.IndexByte(e, 0) >= 0:
-			c.add(f, "contains a NUL byte")
-		case !strings.Contains(e, "=") || strings.HasPrefix(e, "="):
-			c.add(f, "%q must be NAME=VALUE", e)
+		// A NUL byte is reported with every other string's (policyWalk).
+		if !strings.Contains(e, "=") || strings.HasPrefix(e, "=") {
+			c.add(fmt.Sprintf("process.env[%d]", i), "%q must be NAME=VALUE", e)
 		}
 	}
+	c.execSize(p)
 	c.abs("process.cwd", p.Cwd)
 	if p.ConsoleSize != nil && !p.Terminal {
 		c.add("process.consoleSize", "set but process.terminal is false; a console size needs a terminal")
 	}
 	if p.User.Umask != nil && *p.User.Umask > 0o777 {
 		c.add("process.user.umask", "%#o is not a file mode mask (want 0 to 0777)", *p.User.Umask)
+	}
+	c.id("process.user.uid", p.User.UID)
+	c.id("process.user.gid", p.User.GID)
+	if n := len(p.User.AdditionalGids); n > MaxGroups {
+		c.add("process.user.additionalGids", "%d groups; the kernel takes at most %d (NGROUPS_MAX)", n, MaxGroups)
+	}
+	for i, g := range p.User.AdditionalGids {
+		c.id(fmt.Sprintf("process.user.additionalGids[%d]", i), g)
 	}
 	if p.Capabilities != nil {
 		for _, set := range []struct {
@@ -332,11 +342,13 @@ func (c *checker) process(s *rspec.Spec) {
 		c.add("process.oomScoreAdj", "%d is out of range -1000 to 1000", *p.OOMScoreAdj)
 	}
 	if sc := p.Scheduler; sc != nil {
-		if !knownScheduler[sc.Policy] {
-			c.add("process.scheduler.policy", "unknown scheduling policy %q", sc.Policy)
-		}
-		if sc.Nice < -20 || sc.Nice > 19 {
-			c.add("process.scheduler.nice", "%d is out of range -20 to 19", sc.Nice)
+		c.scheduler(sc)
+	}
+	if a := p.ExecCPUAffinity; a != nil {
+		for _, l := range []struct{ name, list string }{{"initial", a.Initial}, {"final", a.Final}} {
+			if _, err := ParseCPUList(l.list); err != nil {
+				c.add("process.execCPUAffinity."+l.name, "%v", err)
+			}
 		}
 	}
 	if io := p.IOPriority; io != nil {
@@ -349,11 +361,6 @@ func (c *checker) process(s *rspec.Spec) {
 			c.add("process.ioPriority.priority", "%d is out of range 0 to 7", io.Priority)
 		}
 	}
-}
-
-var knownScheduler = map[rspec.LinuxSchedulerPolicy]bool{
-	rspec.SchedOther: true, rspec.SchedFIFO: true, rspec.SchedRR: true, rspec.SchedBatch: true,
-	rspec.SchedISO: true, rspec.SchedIdle: true, rspec.SchedDeadline: true,
 }
 
 func (c *checker) mount(f string, m rspec.Mount) {
@@ -376,6 +383,11 @@ func (c *checker) mount(f string, m rspec.Mount) {
 	}
 	if o.IDMap && !bind {
 		c.add(f+".options", "idmap and ridmap need a bind mount")
+	}
+	for i, opt := range m.Options {
+		if why, ok := refusedMountOptions[opt]; ok {
+			c.add(fmt.Sprintf("%s.options[%d]", f, i), "%q: %s", opt, why)
+		}
 	}
 	if (len(m.UIDMappings) > 0) != (len(m.GIDMappings) > 0) {
 		if len(m.UIDMappings) == 0 {
@@ -512,6 +524,10 @@ func (c *checker) linux(s *rspec.Spec) {
 	if len(l.NetDevices) > 0 && !namespaces.Has(ns, rspec.NetworkNamespace) {
 		c.add("linux.netDevices", "needs a network namespace in linux.namespaces to move the devices into")
 	}
+	c.netDevices(l.NetDevices)
+	if mp := l.MemoryPolicy; mp != nil {
+		c.memoryPolicy(mp)
+	}
 
 	for i, d := range l.Devices {
 		c.device(fmt.Sprintf("linux.devices[%d]", i), d)
@@ -527,8 +543,13 @@ func (c *checker) linux(s *rspec.Spec) {
 			c.add("linux.rootfsPropagation", "unknown propagation %q; want shared, slave, private or unbindable (or rshared, rslave, rprivate, runbindable)", p)
 		}
 	}
-	if p := l.Personality; p != nil && p.Domain != rspec.PerLinux && p.Domain != rspec.PerLinux32 {
-		c.add("linux.personality.domain", "unknown domain %q; want LINUX or LINUX32", p.Domain)
+	if p := l.Personality; p != nil {
+		if p.Domain != rspec.PerLinux && p.Domain != rspec.PerLinux32 {
+			c.add("linux.personality.domain", "unknown domain %q; want LINUX or LINUX32", p.Domain)
+		}
+		for i, fl := range p.Flags {
+			c.add(fmt.Sprintf("linux.personality.flags[%d]", i), "%q: runtime-spec defines no personality flags", fl)
+		}
 	}
 	if l.Seccomp != nil {
 		c.seccomp(l.Seccomp)
@@ -569,6 +590,12 @@ func sysctlNamespace(key string) (rspec.LinuxNamespaceType, bool) {
 
 func (c *checker) device(f string, d rspec.LinuxDevice) {
 	c.abs(f+".path", d.Path)
+	if d.UID != nil {
+		c.id(f+".uid", *d.UID)
+	}
+	if d.GID != nil {
+		c.id(f+".gid", *d.GID)
+	}
 	switch d.Type {
 	case "c", "b", "u":
 		if d.Major < 0 || d.Major > maxDevMajor {
