@@ -107,6 +107,9 @@ const (
 	LabHost
 )
 
+// LabSpinUnit is the multiply-adds in one unit of LabSpin's work.
+const LabSpinUnit = spinUnit
+
 // Variants of LabRace.
 const (
 	LabRacy   = 0 // load, add one, store: two workers can both load the same value
