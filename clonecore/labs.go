@@ -60,6 +60,7 @@ type labBlock struct {
 	fast               uint64 // futex: locks taken on the fast path (no system call)
 	slow               uint64 // futex: locks taken after finding the lock held
 	waits              uint64 // futex: FUTEX_WAIT calls made
+	again              uint64 // futex: of them, those that returned EAGAIN at once: the word had changed
 	wakes              uint64 // futex: FUTEX_WAKE calls made
 	lowest             uint64 // end (overflow): lowest stack address written
 
@@ -161,6 +162,7 @@ const (
 	LabFast        = blockSize + unsafe.Offsetof(labBlock{}.fast)
 	LabSlow        = blockSize + unsafe.Offsetof(labBlock{}.slow)
 	LabWaits       = blockSize + unsafe.Offsetof(labBlock{}.waits)
+	LabAgain       = blockSize + unsafe.Offsetof(labBlock{}.again)
 	LabWakes       = blockSize + unsafe.Offsetof(labBlock{}.wakes)
 	LabLowest      = blockSize + unsafe.Offsetof(labBlock{}.lowest)
 	LabChild       = blockSize + unsafe.Offsetof(labBlock{}.child)
@@ -187,6 +189,7 @@ const (
 	futexWakePrivate = 128 | futexWake
 	spinUnit         = 1024 // multiply-adds in one unit of the spin kernel's work
 	enosys           = int(unix.ENOSYS)
+	eagain           = int(unix.EAGAIN)
 )
 
 // labMain is the lab kernels' entry (labs_*.s), which childMain jumps to

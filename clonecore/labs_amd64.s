@@ -195,6 +195,10 @@ sleep:
 	MOVL	$const_sysFutex, AX
 	SYSCALL
 	INCQ	labBlock_waits(R13)
+	CMPQ	AX, $-const_eagain
+	JNE	woken
+	INCQ	labBlock_again(R13)	// the word had changed: no sleep
+woken:
 	MOVL	$2, AX
 	XCHGL	AX, (DI)
 	TESTL	AX, AX

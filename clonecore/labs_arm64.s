@@ -201,6 +201,9 @@ sleep:
 	MOVD	$const_sysFutex, R8
 	SVC
 	INC(labBlock_waits)
+	CMN	$const_eagain, R0
+	BNE	xchg
+	INC(labBlock_again)	// the word had changed: no sleep
 	B	xchg
 critical:
 	MOVD	(R6), R2	// plain load, add, store: safe only under the lock
