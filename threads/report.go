@@ -76,6 +76,9 @@ type Report struct {
 	Timing          Timing   `json:"timing"`
 	Memory          Memory   `json:"memory"`
 	OK              bool     `json:"ok"`
+	// Layout is the address space while the workers held, when
+	// Config.Layout asked for it.
+	Layout *Layout `json:"layout,omitempty"`
 }
 
 // Worker is one worker as it recorded itself and as /proc showed it.
