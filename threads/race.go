@@ -31,7 +31,7 @@ type RaceConfig struct {
 
 const (
 	// DefaultRaceIncrements is each worker's share of a run.
-	DefaultRaceIncrements = 1_000_000
+	DefaultRaceIncrements = 5_000_000
 	// DefaultRaceRuns is how many runs each kernel gets.
 	DefaultRaceRuns = 3
 	// MaxRaceRuns bounds Runs.
