@@ -304,3 +304,20 @@ func voluntarySwitches(pid, tid int) (uint64, error) {
 	}
 	return strconv.ParseUint(m["voluntary_ctxt_switches"], 10, 64)
 }
+
+// checkProc refuses to run an experiment where /proc names tasks by other
+// ids than minirun's: the experiments read /proc/<tid> by the TIDs clone
+// and gettid give, which are ids in minirun's PID namespace, and a /proc
+// mounted for an outer one (a container that did not mount its own) would
+// name someone else by them.
+func checkProc() error {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return fmt.Errorf("read /proc/self/stat: %w", err)
+	}
+	pid, _, _ := strings.Cut(string(b), " ")
+	if pid != strconv.Itoa(os.Getpid()) {
+		return fmt.Errorf("/proc calls minirun %s, its own PID namespace %d: this /proc is an outer PID namespace's, and the experiments find their tasks in /proc by the ids minirun knows; run them where /proc is minirun's own (mount -t proc proc /proc in its namespace)", pid, os.Getpid())
+	}
+	return nil
+}

@@ -138,6 +138,9 @@ func runEnd(name string, c EndConfig, actions ...EndAction) (*EndReport, error) 
 	if err != nil {
 		return nil, err
 	}
+	if err := checkProc(); err != nil {
+		return nil, err
+	}
 	r := &EndReport{Experiment: name, PID: os.Getpid()}
 	for _, a := range actions {
 		for _, thread := range []bool{true, false} {

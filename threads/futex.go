@@ -112,6 +112,9 @@ func Futex(c FutexConfig) (*FutexReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkProc(); err != nil {
+		return nil, err
+	}
 	r := &FutexReport{PID: os.Getpid(), Locks: c.Locks}
 	futexID, err1 := tracepointID("syscalls/sys_enter_futex")
 	allID, err2 := tracepointID("raw_syscalls/sys_enter")

@@ -150,6 +150,9 @@ func Parallel(c ParallelConfig) (*ParallelReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkProc(); err != nil {
+		return nil, err
+	}
 	r := &ParallelReport{PID: os.Getpid(), CPUs: allowedCPUs(), Work: c.Work, Unit: clonecore.LabSpinUnit}
 	for _, n := range c.Counts {
 		run, err := spinRun(n, c.Work)

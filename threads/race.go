@@ -113,6 +113,9 @@ func Race(c RaceConfig) (*RaceReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkProc(); err != nil {
+		return nil, err
+	}
 	r := &RaceReport{PID: os.Getpid(), Workers: c.Workers, Increments: c.Increments, CPUs: allowedCPUs()}
 	for i := 0; i < c.Workers; i++ {
 		r.Pinned = append(r.Pinned, r.CPUs[i%len(r.CPUs)])

@@ -3,7 +3,9 @@ package main
 import (
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -154,5 +156,35 @@ func TestThreadsSVG(t *testing.T) {
 		if code != c.code || strings.TrimSuffix(stderr, "\n") != c.want {
 			t.Errorf("%v: exit %d, stderr %q: want %d and %q", c.args, code, stderr, c.code, c.want)
 		}
+	}
+}
+
+// TestExperimentsOuterProc runs an experiment in a new PID namespace whose
+// /proc is still the outer one: it must refuse, not read someone else's
+// tasks by its own ids; with a /proc of its own it runs.
+func TestExperimentsOuterProc(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: unshare --pid")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("needs unshare(1) from util-linux: " + err.Error())
+	}
+	for _, e := range []string{"race", "crash", "exit", "parallel", "futex"} {
+		cmd := exec.Command(unshare, "--pid", "--fork", minirunBin, "threads", e)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "this /proc is an outer PID namespace's") {
+			t.Errorf("%s with an outer /proc: got %v\n%s, want exit 1 naming the outer /proc", e, err, out)
+		}
+	}
+	cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", minirunBin, "threads", "exit", "--json")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %v\n%s", cmd.Args, err, out)
+	}
+	var r experimentJSON
+	if err := json.Unmarshal(out, &r); err != nil || !r.OK {
+		t.Errorf("exit with a /proc of its own: ok %v (%v)\n%s", r.OK, err, out)
 	}
 }
