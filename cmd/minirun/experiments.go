@@ -164,9 +164,10 @@ workers (default one per CPU, at least 2), pinned to different CPUs, do the
 same: the slow path sleeps in FUTEX_WAIT and is woken by FUTEX_WAKE. The lock
 counts its own calls; the kernel counts them too, with a perf counter per
 worker thread on the tracepoints syscalls:sys_enter_futex and
-raw_syscalls:sys_enter (where tracefs is mounted and perf_event_paranoid
-allows it; otherwise the report says why), and /proc/<tid>/status counts the
-waits that slept (voluntary context switches).`,
+raw_syscalls:sys_enter (their ids from tracefs, mounted for the moment in a
+private mount namespace where the host has none; without CAP_SYS_ADMIN, or
+where perf_event_paranoid forbids the counters, the report says why), and
+/proc/<tid>/status counts the waits that slept (voluntary context switches).`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "count", Usage: "workers in the contended run, at least 2 (default: one per CPU)"},
 			&cli.StringFlag{Name: "work", Usage: fmt.Sprintf("lock/unlock pairs each worker makes (default %d)", threads.DefaultFutexLocks)},
