@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -12,9 +13,13 @@ import (
 // call, the contended one must have made FUTEX_WAIT and FUTEX_WAKE calls,
 // and where the kernel can count them its counts must match the lock's.
 func TestFutex(t *testing.T) {
+	mountsBefore := tracefsMounts(t)
 	r, err := Futex(FutexConfig{Workers: 2, Locks: 200_000})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := tracefsMounts(t); got != mountsBefore {
+		t.Errorf("tracefs mounts seen by this process: %d after the run, %d before: want the run to leave none", got, mountsBefore)
 	}
 	var text bytes.Buffer
 	r.WriteText(&text)
@@ -156,4 +161,14 @@ func TestFutexWithoutKernelCounts(t *testing.T) {
 			t.Errorf("check %s: FAIL %s", c.Name, c.Detail)
 		}
 	}
+}
+
+// tracefsMounts counts the tracefs mounts in this process's mount namespace.
+func tracefsMounts(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), " - tracefs ")
 }
