@@ -116,13 +116,13 @@ func Futex(c FutexConfig) (*FutexReport, error) {
 		return nil, err
 	}
 	r := &FutexReport{PID: os.Getpid(), Locks: c.Locks}
-	futexID, err1 := tracepointID("syscalls/sys_enter_futex")
-	allID, err2 := tracepointID("raw_syscalls/sys_enter")
-	kernel := err1 == nil && err2 == nil
+	ids, err := tracepointIDs("syscalls/sys_enter_futex", "raw_syscalls/sys_enter")
+	futexID, allID := ids["syscalls/sys_enter_futex"], ids["raw_syscalls/sys_enter"]
+	kernel := err == nil
 	if kernel {
 		r.KernelCount = "perf_event_open counters on the tracepoints syscalls:sys_enter_futex and raw_syscalls:sys_enter, one per worker thread"
 	} else {
-		r.KernelCount = "not counted: " + errors.Join(err1, err2).Error()
+		r.KernelCount = "not counted: " + err.Error()
 	}
 	count := func(name string, n int, locks uint64) (FutexRun, error) {
 		run, err := futexRun(name, n, locks, kernel, futexID, allID)
