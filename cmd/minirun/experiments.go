@@ -164,8 +164,8 @@ workers (default one per CPU, at least 2), pinned to different CPUs, do the
 same: the slow path sleeps in FUTEX_WAIT and is woken by FUTEX_WAKE. The lock
 counts its own calls; the kernel counts them too, with a perf counter per
 worker thread on the tracepoints syscalls:sys_enter_futex and
-raw_syscalls:sys_enter (their ids from tracefs, mounted for the moment in a
-private mount namespace where the host has none; without CAP_SYS_ADMIN, or
+raw_syscalls:sys_enter (their ids from tracefs, which a child mounts in a
+mount namespace of its own where the host has none; without CAP_SYS_ADMIN, or
 where perf_event_paranoid forbids the counters, the report says why), and
 /proc/<tid>/status counts the waits that slept (voluntary context switches).`,
 		Flags: []cli.Flag{
