@@ -74,6 +74,7 @@ const (
 	modeProgram  = 0 // interpret the program, then exit(0)
 	modeWork     = 1 // the worker kernel: counter, sum, identity, optional hold
 	modeOverflow = 2 // the overflow kernel: recurse until the guard page stops it
+	modeLab      = 3 // a lab kernel (labs_*.s): its lab block says which
 )
 
 // Statuses a child reports.

@@ -107,6 +107,8 @@ TEXT childMain<>(SB),NOSPLIT|NOFRAME,$0
 	JEQ	work
 	CMPQ	AX, $const_modeOverflow
 	JEQ	overflow
+	CMPQ	AX, $const_modeLab
+	JEQ	lab
 
 	// The program interpreter.
 	XORQ	BX, BX
@@ -298,3 +300,7 @@ deeper:
 	MOVQ	$0, 0(SP)
 	MOVQ	SP, childBlock_lowest(R12)
 	JMP	deeper
+
+// A lab kernel (labs_amd64.s) takes the child from here.
+lab:
+	JMP	·labMain(SB)

@@ -128,6 +128,8 @@ TEXT childMain<>(SB),NOSPLIT|NOFRAME,$0
 	BEQ	work
 	CMP	$const_modeOverflow, R0
 	BEQ	overflow
+	CMP	$const_modeLab, R0
+	BEQ	lab
 
 	// The program interpreter.
 	MOVD	ZR, R22
@@ -341,3 +343,7 @@ deeper:
 	MOVD	RSP, R0
 	MOVD	R0, childBlock_lowest(R19)
 	B	deeper
+
+// A lab kernel (labs_arm64.s) takes the child from here.
+lab:
+	B	·labMain(SB)

@@ -27,6 +27,9 @@ type Config struct {
 	// Elems is how many elements of the shared array each worker sums;
 	// 0 means DefaultElems.
 	Elems int
+	// Layout asks the lab to read the address space while the workers
+	// hold (/proc/self/maps and where it put everything), for WriteSVG.
+	Layout bool
 	// WhileHeld, if set, is called while every worker has done its work and
 	// waits to be released (after the lab has looked at them in /proc). The
 	// lab releases them when it returns; an error it returns ends the run

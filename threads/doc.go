@@ -33,5 +33,13 @@
 // Run takes no view of the host: it reads /proc/self and the workers' own
 // gettid and getpid, so it works the same inside a container, where the
 // report also shows each task's ids in the enclosing PID namespaces (the
-// NSpid line of /proc/<tid>/status) when they are visible.
+// NSpid line of /proc/<tid>/status) when they are visible. With
+// Config.Layout it also reads the address space while the workers hold,
+// and Report.WriteSVG draws it.
+//
+// The experiments (Race, Crash, Exit, Parallel, Futex; experiment.go) show
+// the article's other claims with the clone core's lab kernels: a crew of
+// workers that are threads of minirun (crew.go), or, where a worker must
+// fault or end its thread group, a host process of its own that clones
+// them (ending.go). Each returns a report with checks, text and JSON.
 package threads

@@ -228,12 +228,19 @@ func Run(c Config) (*Report, error) {
 	rssHeld, _ := readStatus("/proc/self/status")
 	kstackHeld := kernelStack()
 	obs := l.observe()
+	var lay *Layout
+	if c.Layout {
+		if lay, err = l.layout(); err != nil {
+			return nil, err
+		}
+	}
 	if c.WhileHeld != nil {
 		if err := c.WhileHeld(); err != nil {
 			return nil, fmt.Errorf("while the workers were held: %w", err)
 		}
 	}
 	r := l.collect(obs)
+	r.Layout = lay
 	join, err := l.join()
 	if err != nil {
 		return nil, err

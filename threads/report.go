@@ -76,6 +76,9 @@ type Report struct {
 	Timing          Timing   `json:"timing"`
 	Memory          Memory   `json:"memory"`
 	OK              bool     `json:"ok"`
+	// Layout is the address space while the workers held, when
+	// Config.Layout asked for it.
+	Layout *Layout `json:"layout,omitempty"`
 }
 
 // Worker is one worker as it recorded itself and as /proc showed it.
@@ -117,6 +120,50 @@ type Check struct {
 	Name   string `json:"name"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
+	// Inconclusive is a check that neither passed nor failed: the run could
+	// not show the property (a racy counter that happened to lose nothing,
+	// a machine too busy to run two workers at once). It does not fail
+	// the report; the detail says what was seen.
+	Inconclusive bool `json:"inconclusive,omitempty"`
+}
+
+// Verdict is PASS, FAIL or NOTE (inconclusive).
+func (c Check) Verdict() string {
+	switch {
+	case c.Inconclusive:
+		return "NOTE"
+	case c.OK:
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+// writeChecks lists checks one a line, the names in a column of width w.
+func writeChecks(b *strings.Builder, cs []Check, w int) {
+	for _, c := range cs {
+		fmt.Fprintf(b, "  %s  %-*s %s\n", c.Verdict(), w, c.Name, c.Detail)
+	}
+}
+
+// allOK is true when no check failed.
+func allOK(cs []Check) bool {
+	for _, c := range cs {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// failedNames lists the checks that failed.
+func failedNames(cs []Check) []string {
+	var names []string
+	for _, c := range cs {
+		if !c.OK {
+			names = append(names, c.Name)
+		}
+	}
+	return names
 }
 
 // Timing is what the run cost.
@@ -384,15 +431,7 @@ func firstFew(bad []string) string {
 }
 
 // Failed returns the names of the checks that failed.
-func (r *Report) Failed() []string {
-	var names []string
-	for _, c := range r.Checks {
-		if !c.OK {
-			names = append(names, c.Name)
-		}
-	}
-	return names
-}
+func (r *Report) Failed() []string { return failedNames(r.Checks) }
 
 // WriteJSON writes the report as one indented JSON object.
 func (r *Report) WriteJSON(w io.Writer) error {
@@ -479,13 +518,7 @@ func (r *Report) WriteText(out io.Writer) error {
 	}
 
 	p("\nchecks\n")
-	for _, c := range r.Checks {
-		verdict := "PASS"
-		if !c.OK {
-			verdict = "FAIL"
-		}
-		p("  %s  %-9s %s\n", verdict, c.Name, c.Detail)
-	}
+	writeChecks(b, r.Checks, 9)
 
 	t := r.Timing
 	p("\ntiming\n")

@@ -44,7 +44,7 @@ func TestThreadsBadInput(t *testing.T) {
 		{"work negative", []string{"--count", "2", "--work", "-1"}, "minirun: --work: -1: cannot be negative"},
 		{"work not a number", []string{"--count", "2", "--work", "lots"}, "minirun: --work: lots: not a whole number"},
 		{"work overflows", []string{"--count", "4", "--work", "9223372036854775808"}, "minirun: --work: 9223372036854775808: 4 workers × 9223372036854775808 increments overflow the 64-bit counter"},
-		{"extra argument", []string{"--count", "2", "now"}, `minirun: threads: unexpected argument "now": every setting is a flag (--count N …)`},
+		{"extra argument", []string{"--count", "2", "now"}, `minirun: threads: unexpected argument "now": every setting is a flag (--count N …); the experiments are race, crash, exit, parallel, futex`},
 		{"unknown option", []string{"--count", "2", "--colour"}, "minirun: flag provided but not defined: -colour"},
 	}
 	for _, tt := range tests {
