@@ -35,7 +35,7 @@ func TestExperiments(t *testing.T) {
 		{"race", []string{"--count", "2", "--work", "300000", "--runs", "2"}, []string{"locked", "racy", "parallel"}},
 		{"crash", []string{"--count", "2"}, []string{"thread/fault", "process/fault", "thread/overflow", "process/overflow"}},
 		{"exit", nil, []string{"thread/exit", "process/exit", "thread/exit_group", "process/exit_group"}},
-		{"parallel", []string{"--count", "1,2", "--work", "20000", "--window", "100ms"}, []string{"parallel", "per-thread", "fair", "nice", "idle"}},
+		{"parallel", []string{"--count", "1,2", "--work", "20000", "--window", "300ms"}, []string{"parallel", "per-thread", "fair", "nice", "idle"}},
 		{"futex", []string{"--count", "2", "--work", "100000"}, []string{"exclusive", "fast-path", "slow-path"}},
 	}
 	for _, tt := range tests {
