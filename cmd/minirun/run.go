@@ -76,7 +76,9 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return badSpec(err)
 	}
-	if id != "" {
+	// An ID given, even an empty one, must be valid; only none at all
+	// gets a generated one.
+	if id != "" || (c.String("bundle") != "" && c.NArg() == 1) {
 		if err := statedir.ValidateID(id); err != nil {
 			return usageError("run: %v", err)
 		}
