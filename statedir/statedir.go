@@ -327,7 +327,8 @@ type Liveness int
 const (
 	// Gone: no such process, or the pid now names another (recycled).
 	Gone Liveness = iota
-	// Zombie: it has exited and waits for its parent to reap it.
+	// Zombie: it has exited and waits for its parent to reap it, or it
+	// is on its way out (killed, in the kernel's exit path).
 	Zombie
 	// Alive: it runs (or sleeps, or is stopped or frozen).
 	Alive
@@ -342,20 +343,32 @@ func Check(pid int, start uint64) Liveness {
 	if err != nil || st.start != start {
 		return Gone
 	}
-	if st.state == 'Z' || st.state == 'X' {
+	// A task in the exit path has ended for every purpose but the
+	// kernel's bookkeeping. The init of a PID namespace stays there, not a
+	// zombie, until every other process of its namespace is reaped — and
+	// a process exec joined to the container (a double fork's grandchild)
+	// has the client's subreaper, not the init, for its parent: a client
+	// that reaps only after delete returns would keep delete waiting.
+	if st.state == 'Z' || st.state == 'X' || st.flags&pfExiting != 0 {
 		return Zombie
 	}
 	return Alive
 }
 
+// pfExiting is PF_EXITING of the kernel's task flags (field 9 of
+// /proc/PID/stat): set as the task enters do_exit.
+const pfExiting = 0x4
+
 type procStat struct {
 	state byte
+	flags uint64
 	start uint64
 }
 
-// readStat reads the state (field 3) and start time (field 22) of
-// /proc/PID/stat. The command name (field 2) is in parentheses and may
-// hold spaces and parentheses itself: fields are counted from the last ')'.
+// readStat reads the state (field 3), flags (field 9) and start time
+// (field 22) of /proc/PID/stat. The command name (field 2) is in
+// parentheses and may hold spaces and parentheses itself: fields are
+// counted from the last ')'.
 func readStat(pid int) (procStat, error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -375,7 +388,12 @@ func readStat(pid int) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: start time: %w", pid, err)
 	}
-	return procStat{state: f[0][0], start: start}, nil
+	// f[6] is field 9 (flags).
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	if err != nil {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: flags: %w", pid, err)
+	}
+	return procStat{state: f[0][0], flags: flags, start: start}, nil
 }
 
 func unwrap(err error) error {
