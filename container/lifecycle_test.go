@@ -80,9 +80,17 @@ func newLC(t *testing.T) *lcEnv {
 			}
 			t.Errorf("left behind: the state root %s: got entries %q, want the root removed once empty", e.root, names)
 		}
-		checkNothingLeft(t, e.before)
+		e.checkNothingLeft()
 	})
 	return e
+}
+
+// checkNothingLeft compares the host with the snapshot newLC took,
+// looking at this test's containers alone in the host-wide state folder
+// and cgroup trees, and at its own mounts in temporary folders.
+func (e *lcEnv) checkNothingLeft() {
+	e.t.Helper()
+	compareHost(e.t, e.before.only(e.prefix, e.dir), snapshotHost(e.t).only(e.prefix, e.dir))
 }
 
 // id is a container ID of this test's own.
@@ -776,7 +784,7 @@ func TestLifecycleKilledAnywhere(t *testing.T) {
 						t.Errorf("round %d (killed after %v): got cgroups %q left, want none", round, delay, m)
 					}
 				}
-				checkNothingLeft(t, e.before)
+				e.checkNothingLeft()
 				if t.Failed() {
 					break
 				}

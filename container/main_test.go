@@ -515,7 +515,30 @@ func snapshotHost(t *testing.T) hostState {
 // checkNothingLeft compares the host with a snapshot taken before.
 func checkNothingLeft(t *testing.T, before hostState) {
 	t.Helper()
-	after := snapshotHost(t)
+	compareHost(t, before, snapshotHost(t))
+}
+
+// only keeps, of the host-wide state folders and cgroups (/run/minirun,
+// /sys/fs/cgroup/*/minirun), those whose path holds mark, and of the
+// mounts in other test runs' temporary folders, those below dir: a test
+// whose containers all have IDs with mark, and bundles below dir, checks
+// its own, and not what the tests of another worktree or package running
+// at the same time make on the host.
+func (s hostState) only(mark, dir string) hostState {
+	s.temp = slices.DeleteFunc(slices.Clone(s.temp), func(p string) bool {
+		shared := strings.HasPrefix(p, "/run/minirun") || strings.HasPrefix(p, "/sys/fs/cgroup/")
+		return shared && !strings.Contains(p, mark)
+	})
+	s.mounts = slices.DeleteFunc(slices.Clone(s.mounts), func(l string) bool {
+		f := strings.Fields(l)
+		return len(f) > 4 && strings.Contains(f[4], "/minirun-") && !strings.HasPrefix(f[4], dir)
+	})
+	return s
+}
+
+// compareHost reports what after has that before had not, and the reverse.
+func compareHost(t *testing.T, before, after hostState) {
+	t.Helper()
 	diff := func(what string, a, b []string) {
 		var added, gone []string
 		for _, l := range b {
