@@ -78,6 +78,9 @@ type probe struct {
 //	wait        after printing, block until stdin ends (the test looks from outside)
 //	exit:N      exit with status N after printing
 func helperMain() int {
+	if os.Getenv(helperEnv) == "hook" {
+		return hookMain()
+	}
 	f := gatherFacts()
 	code := 0
 	wait := false
