@@ -403,9 +403,28 @@ func (rt *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 		return fmt.Errorf("container %q: container not running (status %s)", id, st)
 	}
 	if all {
-		return rt.killAll(r, sig)
+		err = rt.killAll(r, sig)
+	} else {
+		err = rt.kill(r, sig)
 	}
-	return rt.kill(r, sig)
+	if err == nil && sig == unix.SIGKILL {
+		thawForKill(r)
+	}
+	return err
+}
+
+// thawForKill lets a SIGKILL act on a paused container: a task the v1
+// freezer holds does not die until it is thawed, so a killed container
+// would stay paused, its process alive, for ever. (runc thaws for SIGKILL
+// too; other signals leave a paused container paused.)
+func thawForKill(r *statedir.Record) {
+	m, err := cgroupOf(r)
+	if m == nil || err != nil {
+		return
+	}
+	if frozen, err := m.Frozen(); err == nil && frozen {
+		m.Thaw()
+	}
 }
 
 // kill signals the recorded process through a pidfd, after checking that
@@ -476,6 +495,7 @@ func (rt *Runtime) stop(r *statedir.Record) error {
 	}
 	if r.Pid != 0 && statedir.Check(r.Pid, r.PidStart) != statedir.Gone {
 		rt.killAll(r, unix.SIGKILL)
+		thawForKill(r)
 		// Wait until it has exited (a zombie is gone enough: reaping it is
 		// its parent's business).
 		for i := 0; statedir.Check(r.Pid, r.PidStart) == statedir.Alive; i++ {
