@@ -252,3 +252,59 @@ func killProc(t *testing.T, pid int) {
 	unix.Kill(pid, unix.SIGKILL)
 	waitFor(t, fmt.Sprintf("process %d to end", pid), func() bool { return !procAlive(pid) })
 }
+
+// TestExecAttached: an attached exec passes stdio through and forwards
+// signals; its exit status is the process's.
+func TestExecAttached(t *testing.T) {
+	e := newLC(t)
+	tb, id, _ := e.execContainer("attached")
+	stdout, stderr, code := e.mrWith(mrOpts{stdin: strings.NewReader("through stdin\n")}, "exec", id, "cat")
+	if code != 0 || stdout != "through stdin\n" {
+		t.Errorf("exec cat: got exit status %d, stdout %q, stderr %q; want 0 and what stdin held", code, stdout, stderr)
+	}
+	lc := e.start(mrOpts{}, "exec", id, "sh", "-c", `trap "exit 42" TERM; touch /trapping; while :; do sleep 0.01; done`)
+	waitFor(t, "the exec'd shell to trap SIGTERM", func() bool { return tb.exists("trapping") })
+	lc.cmd.Process.Signal(unix.SIGTERM)
+	lc.cmd.Wait()
+	stdout, stderr = lc.read()
+	if code := lc.cmd.ProcessState.ExitCode(); code != 42 {
+		t.Errorf("SIGTERM to an attached exec: got exit status %d (stdout %q, stderr %q), want 42 (the process's trap)", code, stdout, stderr)
+	}
+	e.ok("delete", "--force", id)
+}
+
+// TestExecUserNamespace: exec joins a container's user namespace too,
+// first, so that its other namespaces are entered with the privilege
+// the user namespace gives.
+func TestExecUserNamespace(t *testing.T) {
+	e := newLC(t)
+	tb := e.lcBundle("exec sleep 1000")
+	tb.Spec.Linux.Namespaces = append(tb.Spec.Linux.Namespaces, rspec.LinuxNamespace{Type: rspec.UserNamespace})
+	tb.Spec.Linux.UIDMappings = []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	tb.Spec.Linux.GIDMappings = []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	tb.chown(t, 100000, 100000)
+	tb.save(t)
+	id := e.id("userns")
+	pidFile := filepath.Join(e.dir, "pid")
+	e.ok("create", "--bundle", tb.Dir, "--pid-file", pidFile, id)
+	e.ok("start", id)
+	cpid := readPidFile(t, pidFile)
+	execPid := filepath.Join(e.dir, "exec.pid")
+	e.ok("exec", "--detach", "--pid-file", execPid, id, "sleep", "1000")
+	pid := readPidFile(t, execPid)
+	if got, want := fmtNS(nsOf(t, pid)), fmtNS(nsOf(t, cpid)); got != want {
+		t.Errorf("exec's namespaces: got %s, want the container's %s", got, want)
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if !strings.Contains(string(status), "Uid:\t100000\t100000\t100000\t100000") {
+		t.Errorf("exec'd process as the host sees it: got %s, want uid 100000 (the container's root)", status)
+	}
+	if stdout, stderr, code := e.mr("exec", id, "sh", "-c", "id -u; touch /made-by-exec"); code != 0 || stdout != "0\n" {
+		t.Errorf("exec id -u: got exit status %d, stdout %q, stderr %q; want 0 and 0", code, stdout, stderr)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(tb.Rootfs, "made-by-exec"), &st); err != nil || st.Uid != 100000 {
+		t.Errorf("a file exec's root made: got owner %d (%v), want host uid 100000", st.Uid, err)
+	}
+	e.ok("delete", "--force", id)
+}

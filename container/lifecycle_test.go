@@ -425,8 +425,14 @@ func TestLifecycleStates(t *testing.T) {
 	if got := e.status(id); !strings.Contains(got, "does not exist") {
 		t.Errorf("state after delete: got %q, want an error saying the container does not exist", got)
 	}
-	// The ID is free again.
-	e.ok("create", "--bundle", tb.Dir, id)
+	// The ID is free again: run --detach is create and start in one.
+	os.Remove(filepath.Join(tb.Rootfs, "started"))
+	os.Remove(filepath.Join(tb.Rootfs, "stop"))
+	e.ok("run", "--detach", "--bundle", tb.Dir, "--pid-file", pidFile, id)
+	if st, _, _ := e.state(id); st.Status != rspec.StateRunning || st.Pid != readPidFile(t, pidFile) {
+		t.Errorf("state after run --detach: got status %q pid %d, want running with the pid file's pid", st.Status, st.Pid)
+	}
+	waitFor(t, "/started after run --detach", func() bool { return tb.exists("started") })
 	e.ok("delete", "--force", id)
 }
 
@@ -791,4 +797,79 @@ func TestLifecycleKilledAnywhere(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLifecycleLateFailures: what fails once the container's process
+// exists — the pid file, the console or pidfd socket — fails the command
+// and leaves nothing: no process, no state, no cgroup. So does a process
+// that dies while created, for start.
+func TestLifecycleLateFailures(t *testing.T) {
+	e := newLC(t)
+	tb := e.lcBundle("touch /started; exec sleep 1000")
+	tb.save(t)
+	badPid := filepath.Join(e.dir, "nosuch", "pid")
+	noSocket := filepath.Join(e.dir, "nosuch.sock")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"create --pid-file in a missing folder", []string{"create", "--pid-file", badPid}, "--pid-file"},
+		{"create --pidfd-socket nobody listens on", []string{"create", "--pidfd-socket", noSocket}, "--pidfd-socket"},
+		{"run --detach --pid-file in a missing folder", []string{"run", "--detach", "--pid-file", badPid}, "--pid-file"},
+		{"run --pidfd-socket nobody listens on", []string{"run", "--pidfd-socket", noSocket}, "--pidfd-socket"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			os.Remove(filepath.Join(tb.Rootfs, "started"))
+			id := e.id(fmt.Sprintf("late%d", i))
+			args := append(append(slices.Clone(c.args), "--bundle", tb.Dir), id)
+			_, stderr, code := e.mr(args...)
+			if code == 0 || !strings.Contains(stderr, c.want) {
+				t.Errorf("minirun %q: got exit status %d, stderr %q; want a failure naming %s", args, code, stderr, c.want)
+			}
+			if got := e.status(id); !strings.Contains(got, "does not exist") {
+				t.Errorf("after the failure: got state %q, want \"does not exist\"", got)
+			}
+			e.reapUntilSettled()
+			e.checkNothingLeft()
+		})
+	}
+
+	t.Run("console socket nobody listens on", func(t *testing.T) {
+		ttb := e.lcBundle("")
+		ttb.Spec.Process.Args = []string{"sh"}
+		ttb.Spec.Process.Terminal = true
+		ttb.save(t)
+		id := e.id("lateconsole")
+		e.fails("--console-socket", "create", "--bundle", ttb.Dir, "--console-socket", noSocket, id)
+		if got := e.status(id); !strings.Contains(got, "does not exist") {
+			t.Errorf("after the failure: got state %q, want \"does not exist\"", got)
+		}
+		e.reapUntilSettled()
+		e.checkNothingLeft()
+	})
+
+	t.Run("exec --pid-file in a missing folder", func(t *testing.T) {
+		id := e.id("lateexec")
+		e.ok("create", "--bundle", tb.Dir, id)
+		e.ok("start", id)
+		e.fails("--pid-file", "exec", "--detach", "--pid-file", badPid, id, "sleep", "999")
+		var pids []int
+		json.Unmarshal([]byte(e.ok("ps", "--format", "json", id)), &pids)
+		if len(pids) != 1 {
+			t.Errorf("after a failed exec: got processes %v in the container, want its own process alone", pids)
+		}
+		e.ok("delete", "--force", id)
+	})
+
+	t.Run("start after the process died", func(t *testing.T) {
+		id := e.id("latestart")
+		pidFile := filepath.Join(e.dir, "late.pid")
+		e.ok("create", "--bundle", tb.Dir, "--pid-file", pidFile, id)
+		killProc(t, readPidFile(t, pidFile))
+		e.waitStatus(id, "stopped")
+		e.fails("stopped", "start", id)
+		e.ok("delete", id)
+	})
 }
