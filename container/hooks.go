@@ -1,7 +1,6 @@
 package container
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -119,17 +118,61 @@ func runHook(field string, h rspec.Hook, state []byte) error {
 	if cmd.Env == nil {
 		cmd.Env = []string{} // exactly the hook's env: none of minirun's
 	}
-	cmd.Stdin = bytes.NewReader(state)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if ctx.Err() == context.DeadlineExceeded {
+	stdin, out, err := hookFiles(state)
+	if err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	defer stdin.Close()
+	defer out.Close()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, out, out
+	err = cmd.Run()
+	if err != nil && ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("%s: %s: killed after its timeout of %v", field, h.Path, timeoutOf(h))
 	}
 	if err != nil {
-		return hookError(field, h.Path, err, out.String())
+		return hookError(field, h.Path, err, hookOutput(out))
 	}
 	return nil
+}
+
+// hookFiles makes a hook's stdin, holding the state, and the file its
+// stdout and stderr go to: unlinked files, not pipes. A hook may leave a
+// process behind that keeps them open (a daemon it starts): a pipe's copy
+// would wait for that process to end, and the hook — which has — would
+// hold create up until its timeout, then fail it.
+func hookFiles(state []byte) (stdin, out *os.File, err error) {
+	if stdin, err = unlinkedTemp("minirun-hook-state-"); err != nil {
+		return nil, nil, err
+	}
+	if _, err := stdin.Write(state); err != nil {
+		stdin.Close()
+		return nil, nil, err
+	}
+	if _, err := stdin.Seek(0, 0); err != nil {
+		stdin.Close()
+		return nil, nil, err
+	}
+	if out, err = unlinkedTemp("minirun-hook-output-"); err != nil {
+		stdin.Close()
+		return nil, nil, err
+	}
+	return stdin, out, nil
+}
+
+func unlinkedTemp(prefix string) (*os.File, error) {
+	f, err := os.CreateTemp("", prefix)
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
+}
+
+// hookOutput is the start of what a hook wrote, for its error message.
+func hookOutput(out *os.File) string {
+	buf := make([]byte, 4096)
+	n, _ := out.ReadAt(buf, 0)
+	return string(buf[:n])
 }
 
 func timeoutOf(h rspec.Hook) time.Duration {
@@ -187,43 +230,24 @@ func runJoinedHook(field string, h rspec.Hook, r *statedir.Record, state []byte)
 		// runtime's privileges, as it would in the runtime's namespaces.
 		Capabilities: allCapabilities(),
 	}
-	stdin, err := os.CreateTemp("", "minirun-hook-state-")
+	stdin, out, err := hookFiles(state)
 	if err != nil {
 		return fmt.Errorf("%s: %w", field, err)
 	}
-	os.Remove(stdin.Name())
 	defer stdin.Close()
-	if _, err := stdin.Write(state); err != nil {
-		return fmt.Errorf("%s: %w", field, err)
-	}
-	if _, err := stdin.Seek(0, 0); err != nil {
-		return fmt.Errorf("%s: %w", field, err)
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("%s: %w", field, err)
-	}
-	defer outR.Close()
-	j, err := startJoined(r, p, joinOptions{Path: h.Path, Stdio: []*os.File{stdin, outW, outW}, Field: field})
-	outW.Close()
+	defer out.Close()
+	j, err := startJoined(r, p, joinOptions{Path: h.Path, Stdio: []*os.File{stdin, out, out}, Field: field})
 	if err != nil {
 		return err
 	}
-	var out bytes.Buffer
-	copied := make(chan struct{})
-	go func() {
-		out.ReadFrom(outR)
-		close(copied)
-	}()
 	ws, timedOut := j.waitFor(timeoutOf(h))
-	<-copied
 	switch {
 	case timedOut:
 		return fmt.Errorf("%s: %s: killed after its timeout of %v", field, h.Path, timeoutOf(h))
 	case ws.Signaled():
-		return hookError(field, h.Path, fmt.Errorf("killed by %v", unix.SignalName(ws.Signal())), out.String())
+		return hookError(field, h.Path, fmt.Errorf("killed by %v", unix.SignalName(ws.Signal())), hookOutput(out))
 	case ws.ExitStatus() != 0:
-		return hookError(field, h.Path, fmt.Errorf("exit status %d", ws.ExitStatus()), out.String())
+		return hookError(field, h.Path, fmt.Errorf("exit status %d", ws.ExitStatus()), hookOutput(out))
 	}
 	return nil
 }
