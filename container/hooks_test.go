@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -25,12 +26,14 @@ type hookFacts struct {
 	NS       map[string]uint64
 	Exists   map[string]bool // for each exists:PATH argument
 	State    rspec.State     // what it read on stdin
+	Daemon   int             // the pid of the daemon:PATH it started
 	Errors   []string
 }
 
 // hookMain is the helper as a hook: os.Args[1] is the log file to append
-// to; then exists:PATH (report whether PATH exists), sleep:SECONDS and
-// exit:N.
+// to; then exists:PATH (report whether PATH exists), sleep:SECONDS,
+// exit:N, and daemon:BUSYBOX (start BUSYBOX sleep in the background,
+// holding the hook's stdin, stdout and stderr, and do not wait for it).
 func hookMain() int {
 	f := hookFacts{Name: os.Args[0], Args: os.Args, Env: os.Environ(), Exists: map[string]bool{}}
 	var u unix.Utsname
@@ -54,6 +57,14 @@ func hookMain() int {
 			fmt.Sscan(arg, &sleep)
 		case "exit":
 			fmt.Sscan(arg, &code)
+		case "daemon":
+			d := exec.Command(arg, "sleep", "100")
+			d.Stdin, d.Stdout, d.Stderr = os.Stdin, os.Stdout, os.Stderr
+			if err := d.Start(); err != nil {
+				f.Errors = append(f.Errors, "daemon: "+err.Error())
+			} else {
+				f.Daemon = d.Process.Pid
+			}
 		}
 	}
 	line, _ := json.Marshal(f)
@@ -316,7 +327,8 @@ func TestHookFailures(t *testing.T) {
 			h.tb.save(t)
 			id := e.id(fmt.Sprintf("hookfail%d", i))
 			wantMsg := fmt.Sprintf("hooks.%s[0]", c.kind)
-			reason := "exit status 3"
+			// The hook's own words come with its exit status.
+			reason := "exit status 3: hook " + c.kind + " fails as asked"
 			if len(c.extra) > 0 {
 				reason = "timeout of 1s"
 			}
@@ -375,4 +387,47 @@ func TestHookFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHookDaemon: a hook that starts a daemon and exits at once has
+// finished, though the daemon still holds its stdin, stdout and stderr:
+// create and start go on without waiting for the daemon.
+func TestHookDaemon(t *testing.T) {
+	e := newLC(t)
+	h := e.hookBundle(`echo '{"Name":"program"}' >> /log/hooks.log; exec sleep 1000`)
+	ten := 10
+	daemon := func(hk rspec.Hook, busybox string) rspec.Hook {
+		hk.Args = append(hk.Args, "daemon:"+busybox)
+		hk.Timeout = &ten
+		return hk
+	}
+	h.tb.Spec.Hooks = &rspec.Hooks{
+		CreateRuntime:   []rspec.Hook{daemon(hook(helperBin, "createRuntime", h.log), busyboxBin)},
+		CreateContainer: []rspec.Hook{daemon(hook(h.hostOnly, "createContainer", h.log), busyboxBin)},
+		StartContainer:  []rspec.Hook{daemon(hook(h.inContainer, "startContainer", "/log/hooks.log"), "/bin/busybox")},
+		Poststart:       []rspec.Hook{daemon(hook(helperBin, "poststart", h.log), busyboxBin)},
+	}
+	h.tb.save(t)
+	id := e.id("daemon")
+	// The daemons are the test's to end; those in the container's PID
+	// namespace end with it.
+	defer func() {
+		for _, f := range h.logged(t) {
+			if f.Daemon > 0 && (f.Name == "createRuntime" || f.Name == "poststart") {
+				killProc(t, f.Daemon)
+			}
+		}
+	}()
+	if _, stderr, code := e.mr("create", "--bundle", h.tb.Dir, id); code != 0 {
+		t.Fatalf("create with hooks that leave daemons: got exit status %d, stderr %q, want 0", code, stderr)
+	}
+	if _, stderr, code := e.mr("start", id); code != 0 || stderr != "" {
+		t.Errorf("start with hooks that leave daemons: got exit status %d, stderr %q, want 0 and no warning", code, stderr)
+	}
+	for _, f := range h.logged(t) {
+		if f.Name != "program" && (f.Daemon <= 0 || len(f.Errors) > 0) {
+			t.Errorf("%s: got daemon %d, errors %q; want a daemon started", f.Name, f.Daemon, f.Errors)
+		}
+	}
+	e.ok("delete", "--force", id)
 }

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,13 +163,13 @@ func (e *lcEnv) mrRaw(o mrOpts, args ...string) (stdout, stderr string, code int
 		return "", "", 0, fmt.Errorf("starting minirun %q: %w", args, err)
 	}
 	// A hang is a bug, reported as such, not a test that never ends.
-	timer := time.AfterFunc(60*time.Second, func() { lc.cmd.Process.Kill() })
+	timer := time.AfterFunc(30*time.Second, func() { lc.cmd.Process.Kill() })
 	lc.cmd.Wait()
 	timer.Stop()
 	code = lc.cmd.ProcessState.ExitCode()
 	stdout, stderr = lc.read()
-	if ws, ok := lc.cmd.ProcessState.Sys().(unix.WaitStatus); ok && ws.Signaled() {
-		return stdout, stderr, code, fmt.Errorf("minirun %q: killed by %v (hung for 60 s?); stderr %q", args, ws.Signal(), stderr)
+	if ws, ok := lc.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return stdout, stderr, code, fmt.Errorf("minirun %q: killed by %v (hung for 30 s?); stderr %q", args, ws.Signal(), stderr)
 	}
 	return stdout, stderr, code, nil
 }
