@@ -51,14 +51,16 @@ func DefaultRoot() string {
 }
 
 // ValidateID refuses an ID that could not name a folder of its own under
-// the root: empty, too long, "." or "..", a slash, a NUL, or any character
-// outside letters, digits and "_+-.", as runc allows.
+// the root: empty, longer than a file name may be (NAME_MAX, 255 bytes:
+// the ID names the state folder and the cgroup), "." or "..", a slash, a
+// NUL, or any character outside letters, digits and "_+-.", as runc
+// allows.
 func ValidateID(id string) error {
 	if id == "" {
 		return errors.New("container ID: missing")
 	}
-	if len(id) > 1024 {
-		return fmt.Errorf("container ID: %d bytes; at most 1024", len(id))
+	if len(id) > 255 {
+		return fmt.Errorf("container ID: %d bytes; at most 255, as a file name", len(id))
 	}
 	if id == "." || id == ".." {
 		return fmt.Errorf("container ID %q: not a name", id)
@@ -134,6 +136,7 @@ func (d Dir) Create(id string) (*Container, error) {
 		// ENOENT: the last container's Remove took the empty root away
 		// between the two calls; make it again.
 		if !errors.Is(err, os.ErrNotExist) || tries == 3 {
+			os.Remove(d.Root) // if this made it, and no other uses it
 			return nil, fmt.Errorf("container %q: %w", id, unwrap(err))
 		}
 	}

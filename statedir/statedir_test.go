@@ -18,7 +18,7 @@ func TestValidateID(t *testing.T) {
 	}{
 		{"web-1", ""},
 		{"a.b_c+d", ""},
-		{strings.Repeat("x", 1024), ""},
+		{strings.Repeat("x", 255), ""},
 		{"", "container ID: missing"},
 		{".", `container ID ".": not a name`},
 		{"..", `container ID "..": not a name`},
@@ -26,7 +26,7 @@ func TestValidateID(t *testing.T) {
 		{"../x", `container ID "../x": '/' is not allowed (letters, digits, _ + - . only)`},
 		{"a\x00b", `container ID "a\x00b": '\x00' is not allowed (letters, digits, _ + - . only)`},
 		{"a b", `container ID "a b": ' ' is not allowed (letters, digits, _ + - . only)`},
-		{strings.Repeat("x", 1025), "container ID: 1025 bytes; at most 1024"},
+		{strings.Repeat("x", 256), "container ID: 256 bytes; at most 255, as a file name"},
 	} {
 		err := ValidateID(c.id)
 		got := ""
@@ -202,5 +202,34 @@ func TestStartTimeOddName(t *testing.T) {
 	}
 	if got := Check(cmd.Process.Pid, start); got != Alive {
 		t.Errorf("got %v, want Alive", got)
+	}
+}
+
+// TestCreateLeavesNoRoot: a create that fails leaves no state root it
+// made, and one that succeeds makes it; Remove of the last container
+// takes the root away.
+func TestCreateLeavesNoRoot(t *testing.T) {
+	root := t.TempDir() + "/state"
+	d := Dir{Root: root}
+	// A folder name the kernel would refuse (longer than NAME_MAX) is
+	// refused before anything is made.
+	if _, err := d.Create(strings.Repeat("x", 256)); err == nil {
+		t.Fatalf("Create of a 256-byte ID: got nil, want an error")
+	}
+	if _, err := os.Stat(root); err == nil {
+		t.Errorf("after a refused Create: got the root %s made, want none", root)
+	}
+	c, err := d.Create("ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Create("ok"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("Create of an ID that exists: got %v, want \"already exists\"", err)
+	}
+	if err := c.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(root); err == nil {
+		t.Errorf("after the last Remove: got the root %s, want it removed", root)
 	}
 }
