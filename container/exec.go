@@ -50,6 +50,9 @@ func (rt *Runtime) Exec(id string, p *rspec.Process, o ExecOptions) (int, error)
 	if p.Terminal && o.Detach && o.ConsoleSocket == "" {
 		return 0, fmt.Errorf("exec: process.terminal: a detached process needs --console-socket to hand its terminal to")
 	}
+	if !p.Terminal && o.ConsoleSocket != "" {
+		return 0, fmt.Errorf("exec: --console-socket: the process has no terminal to send (--tty, or process.terminal)")
+	}
 	var sigs chan os.Signal
 	if !o.Detach {
 		sigs = make(chan os.Signal, 16)

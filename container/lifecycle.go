@@ -141,6 +141,12 @@ func compile(b *specs.Bundle, id string, o Options, gate, die bool, cg *cgroupPl
 		return nil, &specs.ValidationError{File: b.Path, Errs: []specs.FieldError{{Path: "process.terminal",
 			Msg: "a container minirun does not attach to needs --console-socket to hand its terminal to"}}}
 	}
+	// A flag asked for and not applied is refused, as a field is: a
+	// client waiting on the socket would wait for ever.
+	if !b.Spec.Process.Terminal && o.ConsoleSocket != "" {
+		return nil, &specs.ValidationError{File: b.Path, Errs: []specs.FieldError{{Path: "process.terminal",
+			Msg: "false: --console-socket has no terminal to receive"}}}
+	}
 	env := HostEnv(b)
 	env.NoPivot = o.NoPivot
 	env.PreserveFDs = listenFDs(o.PreserveFDs)
