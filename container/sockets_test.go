@@ -203,6 +203,24 @@ func TestConsoleSocket(t *testing.T) {
 	fmt.Fprintf(master.f, "exit 3\n")
 	e.waitStatus(id, "stopped")
 	e.ok("delete", id)
+
+	// Without a terminal there is nothing to send: --console-socket is
+	// refused, not ignored (the client would wait on its socket for
+	// ever).
+	ntb := e.lcBundle("exec sleep 1000")
+	ntb.save(t)
+	e.fails("--console-socket", "create", "--bundle", ntb.Dir, "--console-socket", srv.path, id)
+	e.fails("--console-socket", "run", "--detach", "--bundle", ntb.Dir, "--console-socket", srv.path, id)
+	e.ok("create", "--bundle", ntb.Dir, id)
+	e.ok("start", id)
+	e.fails("--console-socket", "exec", "--detach", "--console-socket", srv.path, id, "true")
+	e.fails("--console-socket", "exec", "--console-socket", srv.path, id, "true")
+	e.ok("delete", "--force", id)
+	select {
+	case r := <-srv.got:
+		t.Errorf("--console-socket without a terminal: got a connection (%q), want none", r.data)
+	default:
+	}
 }
 
 // TestPidfdSocket: --pidfd-socket receives a pidfd of the container's
