@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"time"
 
@@ -177,12 +178,17 @@ func listenFDs(preserve int) int {
 // cgroups are made, the createRuntime and createContainer hooks have run,
 // and its process waits, reading exec.fifo, for start. On any failure
 // nothing is left: no process, no state, and the poststop hooks have run
-// (runtime-spec: a failed create continues at delete).
+// (runtime-spec: a failed create continues at delete). A signal to
+// minirun (SIGINT, SIGTERM, …) before Create returns is such a failure
+// (*InterruptedError), as it is during run's setup.
 func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 	plan, cg, err := rt.prepare(b, id, o, true, false)
 	if err != nil {
 		return err
 	}
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, ForwardedSignals...)
+	defer signal.Stop(sigs)
 	// The plan's arena is the waiting process's memory: once the process
 	// is cloned it is never freed here, and goes when that process execs
 	// or exits.
@@ -245,7 +251,10 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		plan.Free()
 		return undo(err)
 	}
-	if err := s.start(); err != nil {
+	watched := watchSetup(s, sigs)
+	err = s.start()
+	<-watched
+	if err != nil {
 		netDone(false)
 		plan.Free()
 		return undo(err)
@@ -254,6 +263,16 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		s.fail(nil)
 		netDone(false)
 		return undo(err)
+	}
+	// A signal that came while create handed out the pid file, pty and
+	// pidfd still ends it: the client was told nothing yet.
+	if sig := pendingSignal(sigs); sig != nil {
+		s.fail(nil)
+		netDone(false)
+		if o.PidFile != "" {
+			os.Remove(o.PidFile) // it names the process just killed
+		}
+		return undo(&InterruptedError{Signal: sig})
 	}
 	netDone(true)
 	return nil

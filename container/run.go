@@ -213,23 +213,7 @@ func start(plan *childprog.Plan, work parentWork, sigs <-chan os.Signal) (*proce
 	if err != nil {
 		return nil, err
 	}
-	// Until the child is let go for the last time, a signal interrupts
-	// the setup; after that it stays in sigs for the caller to forward.
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		for {
-			select {
-			case sig := <-sigs:
-				if sig != unix.SIGWINCH {
-					s.interrupt(sig)
-					return
-				}
-			case <-s.released:
-				return
-			}
-		}
-	}()
+	watched := watchSetup(s, sigs)
 	err = s.start()
 	<-watched
 	pid := 0
@@ -248,6 +232,43 @@ func start(plan *childprog.Plan, work parentWork, sigs <-chan os.Signal) (*proce
 	}
 	go p.wait()
 	return p, nil
+}
+
+// watchSetup interrupts s when a signal (but SIGWINCH) arrives on sigs
+// before the child is let go for the last time (or, for create, waits at
+// its gate); after that a signal stays in sigs for the caller. The
+// returned channel is closed once it has stopped watching.
+func watchSetup(s *setup, sigs <-chan os.Signal) <-chan struct{} {
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case sig := <-sigs:
+				if sig != unix.SIGWINCH {
+					s.interrupt(sig)
+					return
+				}
+			case <-s.released:
+				return
+			}
+		}
+	}()
+	return watched
+}
+
+// pendingSignal returns a signal (but SIGWINCH) waiting in sigs, if any.
+func pendingSignal(sigs <-chan os.Signal) os.Signal {
+	for {
+		select {
+		case sig := <-sigs:
+			if sig != unix.SIGWINCH {
+				return sig
+			}
+		default:
+			return nil
+		}
+	}
 }
 
 // wait reaps the process and reports its status on exited.

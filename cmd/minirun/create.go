@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/minirun/minirun/container"
@@ -74,5 +76,10 @@ func createAction(c *cli.Context) error {
 	if err != nil {
 		return badSpec(err)
 	}
-	return badSpec(runtime(c).Create(id, b, o))
+	err = runtime(c).Create(id, b, o)
+	var ie *container.InterruptedError
+	if errors.As(err, &ie) {
+		return &exitError{ie.ExitCode(), err}
+	}
+	return badSpec(err)
 }
