@@ -46,7 +46,7 @@ func hookMain() int {
 	if err := json.NewDecoder(os.Stdin).Decode(&f.State); err != nil {
 		f.Errors = append(f.Errors, "stdin: "+err.Error())
 	}
-	code, sleep := 0, 0
+	code, sleep := 0, 0.0
 	for _, a := range os.Args[2:] {
 		kind, arg, _ := strings.Cut(a, ":")
 		switch kind {
@@ -75,7 +75,7 @@ func hookMain() int {
 	}
 	log.Write(append(line, '\n'))
 	log.Close()
-	time.Sleep(time.Duration(sleep) * time.Second)
+	time.Sleep(time.Duration(sleep * float64(time.Second)))
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "hook %s fails as asked\n", os.Args[0])
 	}

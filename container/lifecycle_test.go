@@ -237,6 +237,14 @@ func (e *lcEnv) start(o mrOpts, args ...string) *lcCmd {
 		lc.close()
 		e.t.Fatalf("starting minirun %q: %v", args, err)
 	}
+	// A test that failed half-way leaves it to this.
+	e.t.Cleanup(func() {
+		if lc.cmd.ProcessState == nil {
+			lc.cmd.Process.Kill()
+			lc.cmd.Wait()
+		}
+		lc.close()
+	})
 	return lc
 }
 
@@ -872,5 +880,77 @@ func TestLifecycleLateFailures(t *testing.T) {
 		e.waitStatus(id, "stopped")
 		e.fails("stopped", "start", id)
 		e.ok("delete", id)
+	})
+}
+
+// TestLifecycleInterrupted: a signal to create while it works ends it
+// with nothing left and status 128+N, as run's setup does. At a random
+// moment, create either finishes (status 0, the container created) or
+// leaves nothing at all — never a half-made container.
+func TestLifecycleInterrupted(t *testing.T) {
+	e := newLC(t)
+	h := e.hookBundle("exec sleep 1000")
+	h.tb.Spec.Hooks = &rspec.Hooks{
+		CreateRuntime: []rspec.Hook{hook(helperBin, "createRuntime", h.log, "sleep:0.3")},
+		Poststop:      []rspec.Hook{hook(helperBin, "poststop", h.log)},
+	}
+	h.tb.save(t)
+	for _, sig := range []unix.Signal{unix.SIGTERM, unix.SIGINT} {
+		t.Run(unix.SignalName(sig)+" during a hook", func(t *testing.T) {
+			os.Remove(h.log)
+			id := e.id("interrupted")
+			pidFile := filepath.Join(e.dir, "pid")
+			lc := e.start(mrOpts{}, "create", "--bundle", h.tb.Dir, "--pid-file", pidFile, id)
+			waitFor(t, "the createRuntime hook", func() bool { return len(h.logged(t)) > 0 })
+			lc.cmd.Process.Signal(sig)
+			lc.cmd.Wait()
+			_, stderr := lc.read()
+			if code := lc.cmd.ProcessState.ExitCode(); code != 128+int(sig) || !strings.Contains(stderr, "interrupted by "+unix.SignalName(sig)) {
+				t.Errorf("create interrupted: got exit status %d, stderr %q; want %d and a message naming %s", code, stderr, 128+int(sig), unix.SignalName(sig))
+			}
+			if got := e.status(id); !strings.Contains(got, "does not exist") {
+				t.Errorf("after the interrupted create: got state %q, want \"does not exist\"", got)
+			}
+			if _, err := os.Stat(pidFile); err == nil {
+				t.Errorf("after the interrupted create: got a pid file, want none")
+			}
+			if got := names(h.logged(t)); !slices.Equal(got, []string{"createRuntime", "poststop"}) {
+				t.Errorf("hooks: got %q, want createRuntime, then poststop (a failed create continues at delete)", got)
+			}
+			e.reapUntilSettled()
+			e.checkNothingLeft()
+		})
+	}
+
+	t.Run("SIGTERM at random", func(t *testing.T) {
+		tb := e.lcBundle("exec sleep 1000")
+		tb.save(t)
+		id := e.id("sigterm")
+		outcomes := map[string]int{}
+		defer func() { t.Logf("outcomes: %v", outcomes) }()
+		for round := range 15 {
+			lc := e.start(mrOpts{}, "create", "--bundle", tb.Dir, id)
+			delay := time.Duration(rand.IntN(30_000)) * time.Microsecond
+			time.Sleep(delay)
+			lc.cmd.Process.Signal(unix.SIGTERM)
+			lc.cmd.Wait()
+			_, stderr := lc.read()
+			code := lc.cmd.ProcessState.ExitCode()
+			st := e.status(id)
+			outcomes[fmt.Sprintf("exit %d, %s", code, strings.TrimPrefix(st, "error: minirun: container \""+id+"\" "))]++
+			switch {
+			case st == "created":
+				// It had finished: the signal came after.
+			case strings.Contains(st, "does not exist"):
+			default:
+				t.Errorf("round %d (SIGTERM after %v): got exit status %d (stderr %q) and state %q; want the container created, or nothing", round, delay, code, stderr, st)
+			}
+			e.ok("delete", "--force", id)
+			e.reapUntilSettled()
+			e.checkNothingLeft()
+			if t.Failed() {
+				break
+			}
+		}
 	})
 }
