@@ -235,8 +235,10 @@ func TestCgroupCPUQuota(t *testing.T) {
 	u1, t1 := usage()
 	share := float64(u1-u0) / float64(t1.Sub(t0).Nanoseconds())
 	t.Logf("the busy loop used %.3f of a CPU", share)
-	if share < 0.05 || share > 0.35 {
-		t.Errorf("a busy loop under a quota of 0.2 CPU: got %.3f of a CPU, want about 0.2 (0.05 to 0.35)", share)
+	// The upper bound is the quota's; the lower one only says the loop
+	// ran (on a host busy with other work it may get less than its quota).
+	if share < 0.02 || share > 0.35 {
+		t.Errorf("a busy loop under a quota of 0.2 CPU: got %.3f of a CPU, want about 0.2 (0.02 to 0.35)", share)
 	}
 	e.ok("delete", "--force", id)
 }
