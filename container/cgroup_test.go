@@ -424,6 +424,28 @@ func TestCgroupStats(t *testing.T) {
 		return s1.Memory.Usage.Usage >= s0.Memory.Usage.Usage+16<<20 && s1.Pids.Current >= 6
 	})
 	t.Logf("memory usage %d → %d bytes, pids %d → %d", s0.Memory.Usage.Usage, s1.Memory.Usage.Usage, s0.Pids.Current, s1.Pids.Current)
+
+	// The stream: a stats event every --interval until SIGTERM.
+	events := e.start(mrOpts{}, "events", "--interval", "50ms", id)
+	waitFor(t, "three stats events", func() bool {
+		data, _ := os.ReadFile(events.stdout.Name())
+		return strings.Count(string(data), "\n") >= 3
+	})
+	events.cmd.Process.Signal(unix.SIGTERM)
+	events.cmd.Wait()
+	stdout, stderr := events.read()
+	if code := events.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("events stopped by SIGTERM: got exit status %d, stderr %q, want 0", code, stderr)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var ev struct {
+			Type, ID string
+			Data     cgroups.Stats
+		}
+		if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Type != "stats" || ev.ID != id || ev.Data.Pids.Current < 6 {
+			t.Errorf("events --interval: got line %q (%v), want a stats event for %s with its 6 processes", l, err, id)
+		}
+	}
 	e.ok("delete", "--force", id)
 	e.fails("does not exist", "events", "--stats", id)
 }
