@@ -254,6 +254,11 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 	watched := watchSetup(s, sigs)
 	err = s.start()
 	<-watched
+	if sig := s.interruption(); err == nil && sig != nil {
+		// The watcher took the signal as start was returning: the
+		// child is killed, but start had no step left to see it.
+		err = s.fail(&InterruptedError{Signal: sig})
+	}
 	if err != nil {
 		netDone(false)
 		plan.Free()
