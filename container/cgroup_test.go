@@ -362,10 +362,9 @@ read n < /sys/fs/cgroup/pids/pids.current; echo "n=$n" > /out`)
 		}
 		// The last daemons may still be between fork and exec.
 		waitFor(t, "500 daemons running sleep", func() bool { return len(sleepers()) == 500 })
+		left := sleepers()
 		e.ok("delete", id)
-		if left := sleepers(); len(left) > 0 {
-			t.Errorf("after delete: got %d of the container's processes alive, want none", len(left))
-		}
+		waitGone(t, "after delete", left)
 	})
 
 	t.Run("run", func(t *testing.T) {
@@ -377,9 +376,9 @@ read n < /sys/fs/cgroup/pids/pids.current; echo "n=$n" > /out`)
 		if got := tb.keyValues("out")["n"]; got != "501" {
 			t.Errorf("pids.current before the process ended: got %q, want 501", got)
 		}
-		if left := sleepers(); len(left) > 0 {
-			t.Errorf("after run ended: got %d of the container's processes alive, want none", len(left))
-		}
+		// Killed, they may take a moment to be gone; a sleeper left
+		// unkilled would still be there 10 s later.
+		waitGone(t, "after run ended", sleepers())
 		if got := e.status(id); !strings.Contains(got, "does not exist") {
 			t.Errorf("after run ended: got state %q, want \"does not exist\"", got)
 		}
@@ -526,11 +525,7 @@ func TestCgroupPauseResume(t *testing.T) {
 	e.ok("pause", id)
 	json.Unmarshal([]byte(e.ok("ps", "--format", "json", id)), &pids)
 	e.ok("delete", "--force", id)
-	for _, p := range pids {
-		if procAlive(p) {
-			t.Errorf("after delete --force of a paused container: got process %d alive (%s), want none", p, procState(p))
-		}
-	}
+	waitGone(t, "after delete --force of a paused container", pids)
 }
 
 // TestCgroupUpdate: update changes the container's cgroup files, from

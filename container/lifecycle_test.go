@@ -88,10 +88,12 @@ func newLC(t *testing.T) *lcEnv {
 
 // checkNothingLeft compares the host with the snapshot newLC took,
 // looking at this test's containers alone in the host-wide state folder
-// and cgroup trees, and at its own mounts in temporary folders.
+// and cgroup trees, and at the mounts below its own temporary folders
+// (where every mount of its containers' is made).
 func (e *lcEnv) checkNothingLeft() {
 	e.t.Helper()
-	compareHost(e.t, e.before.only(e.prefix, e.dir), snapshotHost(e.t).only(e.prefix, e.dir))
+	dir := filepath.Dir(e.dir) // the test's temporary folders: its bundles
+	compareHost(e.t, e.before.only(e.prefix, dir), snapshotHost(e.t).only(e.prefix, dir))
 }
 
 // id is a container ID of this test's own.
@@ -350,6 +352,31 @@ func readPidFile(t *testing.T, path string) int {
 	return pid
 }
 
+// waitGone waits until none of pids is alive. A killed process may take
+// a moment: the init of a PID namespace, once the container reads as
+// stopped, still waits in the kernel for its namespace's other processes
+// to be reaped.
+func waitGone(t *testing.T, what string, pids []int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var alive []string
+		for _, p := range pids {
+			if procAlive(p) {
+				alive = append(alive, fmt.Sprintf("%d (%s)", p, procState(p)))
+			}
+		}
+		if len(alive) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: got processes %q alive 10 s later, want every process of the container ended", what, alive)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // procAlive reports whether pid is a process that has not ended (a
 // zombie has).
 func procAlive(pid int) bool {
@@ -571,11 +598,7 @@ func TestLifecycleKillAll(t *testing.T) {
 	}
 	e.ok("kill", "--all", id, "TERM")
 	e.waitStatus(id, rspec.StateStopped)
-	for _, p := range pids {
-		if procAlive(p) {
-			t.Errorf("after kill --all: got process %d alive, want every process of the container ended", p)
-		}
-	}
+	waitGone(t, "after kill --all TERM", pids)
 	if !tb.exists("waited") {
 		t.Errorf("after kill --all TERM: got the shell killed, want it to see its children end (wait returned) and exit")
 	}

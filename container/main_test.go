@@ -520,10 +520,10 @@ func checkNothingLeft(t *testing.T, before hostState) {
 
 // only keeps, of the host-wide state folders and cgroups (/run/minirun,
 // /sys/fs/cgroup/*/minirun), those whose path holds mark, and of the
-// mounts in other test runs' temporary folders, those below dir: a test
-// whose containers all have IDs with mark, and bundles below dir, checks
-// its own, and not what the tests of another worktree or package running
-// at the same time make on the host.
+// host's mounts, those below dir: a test whose containers all have IDs
+// with mark, and bundles below dir (where all their mounts are made),
+// checks its own, and not what the tests of another worktree or package
+// running at the same time do on the host.
 func (s hostState) only(mark, dir string) hostState {
 	s.temp = slices.DeleteFunc(slices.Clone(s.temp), func(p string) bool {
 		shared := strings.HasPrefix(p, "/run/minirun") || strings.HasPrefix(p, "/sys/fs/cgroup/")
@@ -531,7 +531,7 @@ func (s hostState) only(mark, dir string) hostState {
 	})
 	s.mounts = slices.DeleteFunc(slices.Clone(s.mounts), func(l string) bool {
 		f := strings.Fields(l)
-		return len(f) > 4 && strings.Contains(f[4], "/minirun-") && !strings.HasPrefix(f[4], dir)
+		return len(f) <= 4 || !strings.HasPrefix(f[4], dir+"/")
 	})
 	return s
 }
