@@ -157,7 +157,7 @@ sh -c 'a=$(head -c 64m /dev/zero | tr "\000" x); echo survived'; echo "status=$?
 	if err := os.WriteFile(filepath.Join(tb.Rootfs, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the allocating shell to end", func() bool { return tb.exists("out") })
+	waitFor(t, "the allocating shell to end", func() bool { return tb.keyValues("out")["status"] != "" })
 	if got := tb.keyValues("out")["status"]; got != "137" {
 		t.Errorf("the allocating shell: got exit status %s, want 137 (SIGKILL from the OOM killer)", got)
 	}
