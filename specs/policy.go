@@ -118,7 +118,7 @@ func cat(parts ...any) []Rule {
 }
 
 func hookRules(kind string) []Rule {
-	return cat(applied("hooks."+kind, "container.TestRunHooks"), withParent("hooks."+kind, "[].path", "[].args", "[].env", "[].timeout"))
+	return cat(applied("hooks."+kind, "container.TestHooks"), withParent("hooks."+kind, "[].path", "[].args", "[].env", "[].timeout"))
 }
 
 func idMountRules(field string) []Rule {
@@ -208,10 +208,10 @@ var policy = cat(
 	idMapRules("linux.gidMappings", "container.TestRunRootless"),
 	applied("linux.sysctl", "container.TestRunSysctl", "namespaced sysctls only"),
 	fields("linux.resources"),
-	applied("linux.resources.devices", "cgroups.TestDevicesEnforced", "v1 device lists or a cgroup2 eBPF program; the default devices and linux.devices are allowed too"),
+	applied("linux.resources.devices", "container.TestCgroupDevices", "v1 device lists or a cgroup2 eBPF program; the default devices and linux.devices are allowed too"),
 	withParent("linux.resources.devices", "[].allow", "[].type", "[].major", "[].minor", "[].access"),
 	fields("linux.resources.memory"),
-	resource("memory.limit", "cgroups.TestCreateAppliesV1Limits"),
+	resource("memory.limit", "container.TestCgroupLimitsVisible"),
 	resource("memory.reservation", "cgroups.TestCreateAppliesV1Limits"),
 	resource("memory.swap", "cgroups.TestCreateAppliesV1Limits"),
 	refused("linux.resources.memory.kernel", "Linux no longer enforces a kernel memory limit"),
@@ -221,17 +221,17 @@ var policy = cat(
 	resource("memory.useHierarchy", "cgroups.TestPlanFiles"),
 	resource("memory.checkBeforeUpdate", "cgroups.TestUpdateV1"),
 	fields("linux.resources.cpu"),
-	resource("cpu.shares", "cgroups.TestCreateAppliesV1Limits"),
-	resource("cpu.quota", "cgroups.TestCreateAppliesV1Limits"),
+	resource("cpu.shares", "container.TestCgroupLimitsVisible"),
+	resource("cpu.quota", "container.TestCgroupLimitsVisible"),
 	resource("cpu.burst", "cgroups.TestPlanFiles"),
-	resource("cpu.period", "cgroups.TestCreateAppliesV1Limits"),
+	resource("cpu.period", "container.TestCgroupLimitsVisible"),
 	resource("cpu.realtimeRuntime", "cgroups.TestPlanFiles"),
 	resource("cpu.realtimePeriod", "cgroups.TestPlanFiles"),
-	resource("cpu.cpus", "cgroups.TestCreateAppliesV1Limits"),
+	resource("cpu.cpus", "container.TestCgroupLimitsVisible"),
 	resource("cpu.mems", "cgroups.TestCreateAppliesV1Limits"),
 	resource("cpu.idle", "cgroups.TestPlanFiles"),
 	fields("linux.resources.pids"),
-	resource("pids.limit", "cgroups.TestPidsLimitStopsForkLoop"),
+	resource("pids.limit", "container.TestCgroupPidsLimit"),
 	fields("linux.resources.blockIO"),
 	resource("blockIO.weight", "cgroups.TestCreateAppliesV1BlockIO"),
 	resource("blockIO.leafWeight", "cgroups.TestPlanFiles"),
