@@ -34,7 +34,10 @@ type Program struct {
 	labels  []string
 	nslots  int
 	explain []string
-	results uintptr // the saved results, once sealed
+	results uintptr   // the saved results, once sealed
+	traced  bool      // keep a flight record (EnableTrace)
+	trace   uintptr   // the flight record, once sealed
+	clocks  clockPair // read as it was sealed, for the flight record
 }
 
 type step struct {
@@ -207,6 +210,10 @@ func (p *Program) seal() (steps, results uintptr, err error) {
 	}
 	results, err = p.arena.Alloc(8 * (p.nslots + 1))
 	p.results = results
+	if err == nil && p.traced {
+		p.trace, err = p.arena.Alloc((len(p.steps) + 1) * int(unsafe.Sizeof(traceRecord{})))
+		p.clocks = readClocks()
+	}
 	return steps, results, err
 }
 
