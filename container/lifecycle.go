@@ -58,6 +58,8 @@ type Options struct {
 	// Detach makes run return once the process runs, leaving it to
 	// whoever reaps it, as create and start do.
 	Detach bool
+	// Trace, when set, records the start's timeline (run --trace).
+	Trace *Trace
 }
 
 // status is the container's state now, from its record and its process:
@@ -246,13 +248,16 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 // and compiles it: everything a start needs to know before it changes
 // anything.
 func (rt *Runtime) prepare(b *specs.Bundle, id string, o Options, gate, die bool) (*childprog.Plan, *cgroupPlan, error) {
+	o.Trace.Mark("validate the config")
 	if err := b.Validate(specs.ValidateOptions{CheckFS: true}); err != nil {
 		return nil, nil, err
 	}
+	o.Trace.Mark("cgroups: check linux.resources against this host")
 	cg, err := planCgroup(b, id, rt.Rootless)
 	if err != nil {
 		return nil, nil, err
 	}
+	o.Trace.Mark("compile the child program")
 	plan, err := compile(b, id, o, gate, die, cg)
 	return plan, cg, err
 }

@@ -53,6 +53,7 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 		return 0, err
 	}
 	defer plan.Free()
+	o.Trace.Mark("state: make the container's folder and record")
 	c, err := rt.Dir.Create(id)
 	if err != nil {
 		return 0, err
@@ -70,17 +71,20 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	if err := c.Save(r); err != nil {
 		return undo(err)
 	}
+	o.Trace.Mark("cgroups: make the container's cgroup")
 	m, join, err := cg.create(c, r, b)
 	if err != nil {
 		return undo(err)
 	}
 	defer join.close()
+	o.Trace.Mark("setup: pipes and files for the child")
 	// Catch the forwarded signals from now on, so that a ^C during setup
 	// ends it cleanly rather than killing minirun half-way.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, ForwardedSignals...)
 	defer signal.Stop(sigs)
 	work := parentWork{
+		Trace:       o.Trace,
 		Close:       []*os.File{c.LockFile()},
 		ConsoleSize: b.Spec.Process.ConsoleSize,
 		Cgroup:      join.into,
@@ -101,6 +105,7 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	}
 	r.Ready, r.Started = true, true
 	r.Pid, r.PidStart = p.pid, p.start
+	o.Trace.Mark("state: record the running container")
 	if err := c.Save(r); err != nil {
 		unix.Kill(p.pid, unix.SIGKILL)
 		<-p.exited
@@ -126,16 +131,21 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 			return undo(err)
 		}
 	}
+	o.Trace.Mark("poststart hooks")
 	rt.poststart(r)
 	// From here other commands (state, exec, kill) may act on it.
 	c.Close()
 	if o.Detach {
+		o.Trace.Mark("detached")
 		return 0, nil
 	}
+	o.Trace.Mark("wait for the process to end")
 	code, err := attachProcess(p, sigs)
+	o.Trace.Mark("delete the container")
 	if derr := rt.Delete(id, true); derr != nil {
 		rt.warn("%v", derr)
 	}
+	o.Trace.Mark("done")
 	return code, err
 }
 

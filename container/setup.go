@@ -52,6 +52,9 @@ type setup struct {
 // itself. Each function gets the pid of the container's process as minirun
 // sees it; a nil function does nothing.
 type parentWork struct {
+	// Trace, if set, records the setup's timeline and the child's
+	// flight record.
+	Trace *Trace
 	// Cloned runs right after the clone, with the cloned task's pid.
 	Cloned func(pid int) error
 	// Close are fds of minirun's the child closes before anything else
@@ -170,6 +173,8 @@ func (s *setup) start() error {
 		s.close()
 		return &InterruptedError{Signal: s.interrupted}
 	}
+	s.work.Trace.program(s.plan.Program, fmt.Sprintf("clone3(%s)", o.Flags))
+	s.work.Trace.Markf("clone3 the child")
 	task, err := clonecore.StartAs(clonecore.UseProcess, s.plan.Program, o)
 	s.task = task
 	s.mu.Unlock()
@@ -183,10 +188,12 @@ func (s *setup) start() error {
 		f.Close()
 	}
 	s.files = nil
+	s.work.Trace.Mark("state: record the child's pid")
 	if err := call(s.work.Cloned, task.TID); err != nil {
 		return s.fail(err)
 	}
 	for _, pt := range s.plan.Points {
+		s.work.Trace.Markf("wait for the child to reach the %s point", pt)
 		if err := s.at(pt); err != nil {
 			return s.fail(err)
 		}
@@ -194,6 +201,7 @@ func (s *setup) start() error {
 			s.close()
 			return nil
 		}
+		s.work.Trace.Markf("release the child from the %s point", pt)
 		if err := s.release(pt); err != nil {
 			return s.fail(err)
 		}
@@ -214,23 +222,31 @@ func (s *setup) at(pt childprog.Point) error {
 		return &InterruptedError{Signal: sig}
 	}
 	pid := s.pid()
+	tr := s.work.Trace
 	switch pt {
 	case childprog.PointNamespaces:
 		if s.plan.UserNS {
+			tr.Mark("at namespaces: write the id maps")
 			if err := writeIDMaps(s.task.TID, s.plan); err != nil {
 				return err
 			}
 		}
 		if s.plan.TimeOffsets != "" {
+			tr.Mark("at namespaces: write the clock offsets")
 			file := "/proc/" + strconv.Itoa(s.task.TID) + "/timens_offsets"
 			if err := os.WriteFile(file, []byte(s.plan.TimeOffsets), 0); err != nil {
 				return fmt.Errorf("linux.timeOffsets: write %s: %w", file, unwrapPath(err))
 			}
 		}
+		if s.work.Namespaces != nil {
+			tr.Mark("at namespaces: put the child in its cgroups (cgroup v1: cgroup.procs)")
+		}
 		return call(s.work.Namespaces, pid)
 	case childprog.PointMounted:
+		tr.Mark("at mounted: prestart, createRuntime and createContainer hooks")
 		return call(s.work.Mounted, pid)
 	case childprog.PointConsole:
+		tr.Mark("at console: take the pty master")
 		c, err := takeConsole(s.task, s.plan, s.work.ConsoleSize)
 		if err != nil {
 			return err
@@ -238,6 +254,7 @@ func (s *setup) at(pt childprog.Point) error {
 		s.console = c
 		return nil
 	case childprog.PointReady:
+		tr.Mark("at ready: record the container, startContainer hooks")
 		return call(s.work.Ready, pid)
 	}
 	return nil
@@ -278,7 +295,9 @@ func (s *setup) childGone(err error) error {
 // process id; on failure the child is gone.
 func (s *setup) finish() (int, error) {
 	s.close()
+	s.work.Trace.Mark("wait for the child's execve")
 	err := s.task.Join()
+	s.work.Trace.joined(s.task, err == nil)
 	if sig := s.interruption(); sig != nil {
 		err = &InterruptedError{Signal: sig}
 	}
@@ -330,6 +349,7 @@ func (s *setup) fail(err error) error {
 	}
 	unix.Kill(s.task.TID, unix.SIGKILL)
 	s.task.Join()
+	s.work.Trace.joined(s.task, false)
 	s.task.Reap()
 	if s.plan.DoubleFork {
 		if gc := s.grandchild(); gc > 0 {
