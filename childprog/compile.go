@@ -73,8 +73,14 @@ type CompileEnv struct {
 	// parent stores their numbers at Plan.CloseFDs.
 	CloseFDs int
 	// Cgroup says the parent places the child in the container's cgroups
-	// at PointNamespaces (a cgroup v1 hierarchy needs a write of its pid).
+	// at PointNamespaces, writing its pid to cgroup.procs (a cgroup2
+	// directory it could not be cloned into).
 	Cgroup bool
+	// CgroupTasks names the cgroup v1 hierarchies ("memory",
+	// "name=systemd") whose container cgroup the child joins by itself,
+	// first of all (see joinCgroups): the parent opens each one's tasks
+	// file and stores the fd numbers at Plan.CgroupTasks, in this order.
+	CgroupTasks []string
 }
 
 // CgroupHierarchy is one cgroup mount of the host below /sys/fs/cgroup.
@@ -150,6 +156,9 @@ type Plan struct {
 	// CloseFDs are the arena words for the fds of minirun's the child
 	// closes first (CompileEnv.CloseFDs).
 	CloseFDs []uintptr
+	// CgroupTasks are the arena words for the fds of the tasks files of
+	// CompileEnv.CgroupTasks' hierarchies, in that order.
+	CgroupTasks []uintptr
 	// StdioFDs, with CompileEnv.Stdio, are the arena words for the fds the
 	// process gets as 0, 1 and 2.
 	StdioFDs [3]uintptr
@@ -306,9 +315,10 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 		cloneNS = 0
 	}
 	// A new cgroup namespace takes the task's cgroups at the time as its
-	// root: when the parent writes the task into a v1 hierarchy at
-	// PointNamespaces, the namespace is made after that, not by the clone.
-	lateCgroupNS := env.Cgroup && newNS&clonecore.NEWCGROUP != 0
+	// root: when the task joins its cgroups after the clone (by itself, or
+	// by the parent at PointNamespaces), the namespace is made after that,
+	// not by the clone.
+	lateCgroupNS := (env.Cgroup || len(env.CgroupTasks) > 0) && newNS&clonecore.NEWCGROUP != 0
 	if lateCgroupNS {
 		cloneNS &^= clonecore.NEWCGROUP
 	}
@@ -321,6 +331,7 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	}
 
 	c.lifeline()
+	c.joinCgroups()
 	early := newNS &^ cloneNS
 	if lateCgroupNS {
 		early &^= clonecore.NEWCGROUP

@@ -154,7 +154,7 @@ func compile(b *specs.Bundle, id string, o Options, gate, die bool, cg *cgroupPl
 		env.SessionKeyring = "_ses." + id
 	}
 	env.CloseFDs = 1 // the state folder's lock
-	env.Cgroup = cg.enters()
+	env.CgroupTasks = cg.tasks()
 	return childprog.Compile(b.Spec, env)
 }
 
@@ -224,6 +224,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		Gate:        fifo,
 		ConsoleSize: b.Spec.Process.ConsoleSize,
 		Cgroup:      join.into,
+		CgroupTasks: join.tasks,
 		Cloned:      func(pid int) error { return record(c, r, pid) },
 		Namespaces:  join.enter,
 		Mounted:     rt.createHooks(r),

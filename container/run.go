@@ -88,6 +88,7 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 		Close:       []*os.File{c.LockFile()},
 		ConsoleSize: b.Spec.Process.ConsoleSize,
 		Cgroup:      join.into,
+		CgroupTasks: join.tasks,
 		Namespaces:  join.enter,
 		Cloned:      func(pid int) error { return record(c, r, pid) },
 		Mounted:     rt.createHooks(r),

@@ -76,6 +76,9 @@ type parentWork struct {
 	// Cgroup, if set, is a cgroup2 directory the child is cloned into
 	// (CLONE_INTO_CGROUP).
 	Cgroup *os.File
+	// CgroupTasks are the tasks files of the cgroup v1 hierarchies the
+	// child joins by itself (as many as the plan was compiled for).
+	CgroupTasks []*os.File
 }
 
 // newSetup opens what the child will need before it is cloned: the notify
@@ -113,6 +116,13 @@ func newSetup(plan *childprog.Plan, work parentWork) (*setup, error) {
 	}
 	for i, f := range work.Close {
 		plan.Arena.Store32(plan.CloseFDs[i], uint32(f.Fd()))
+	}
+	if len(work.CgroupTasks) != len(plan.CgroupTasks) {
+		s.close()
+		return nil, fmt.Errorf("the plan joins %d cgroup v1 hierarchies, the caller opened %d", len(plan.CgroupTasks), len(work.CgroupTasks))
+	}
+	for i, f := range work.CgroupTasks {
+		plan.Arena.Store32(plan.CgroupTasks[i], uint32(f.Fd()))
 	}
 	if plan.ParentPidfd != 0 {
 		fd, err := unix.PidfdOpen(os.Getpid(), 0)
