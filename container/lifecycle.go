@@ -308,7 +308,7 @@ func record(c *statedir.Container, r *statedir.Record, pid int) error {
 func newRecord(id string, b *specs.Bundle) *statedir.Record {
 	return &statedir.Record{
 		ID: id, Bundle: b.Dir, Rootfs: b.RootFS, Created: time.Now().UTC(),
-		Owner: os.Geteuid(), Config: b.Spec, Rootless: os.Geteuid() != 0,
+		Owner: os.Geteuid(), Config: b.Spec, ConfigJSON: b.Raw, Rootless: os.Geteuid() != 0,
 	}
 }
 
