@@ -22,7 +22,10 @@ import (
 // A nil *Trace records nothing: every method is a no-op on it, so an
 // untraced start pays one nil check a mark.
 type Trace struct {
-	marks  []traceMark
+	marks []traceMark
+	// spans are work a second goroutine did alongside the marked line
+	// (the compile, the signal handlers' setup).
+	spans  []traceSpan
 	flight *clonecore.FlightRecord
 	clone  string // the clone call, as --explain shows it
 	exec   int64  // when minirun saw the exec; 0 until it has
@@ -34,6 +37,20 @@ type Trace struct {
 type traceMark struct {
 	at   int64
 	what string
+}
+
+type traceSpan struct {
+	start, end int64
+	what       string
+}
+
+// alongside records work done by another goroutine from start to end,
+// alongside the marked phases. Only the marking goroutine calls it.
+func (t *Trace) alongside(what string, start, end int64) {
+	if t == nil || start == 0 {
+		return
+	}
+	t.spans = append(t.spans, traceSpan{start, end, what})
 }
 
 // NewTrace starts a trace with what minirun knows of its own start:
@@ -101,6 +118,9 @@ type TraceReport struct {
 	// Minirun are the parent's phases in order; the last ones, from
 	// Running on, run alongside the container's process.
 	Minirun []TracePhase `json:"minirun"`
+	// Concurrent is what another goroutine of minirun's did alongside
+	// those phases.
+	Concurrent []TracePhase `json:"concurrent,omitempty"`
 	// Clone is the clone call that started the child.
 	Clone string `json:"clone"`
 	// ChildStart is when the child ran its first instruction.
@@ -177,6 +197,9 @@ func (t *Trace) Report() TraceReport {
 		r.Minirun = append(r.Minirun, TracePhase{What: m.what, Start: rel(m.at), Duration: end - m.at,
 			Alongside: t.running >= 0 && i >= t.running})
 	}
+	for _, s := range t.spans {
+		r.Concurrent = append(r.Concurrent, TracePhase{What: s.what, Start: rel(s.start), Duration: s.end - s.start})
+	}
 	r.Clone = t.clone
 	if t.flight == nil || t.flight.Start == 0 {
 		return r
@@ -247,6 +270,9 @@ func (t *Trace) WriteText(w io.Writer) error {
 		}
 		lines = append(lines, line{p.Start, i, fmt.Sprintf("%9.3f %10s  %-8s %s", ms(p.Start), dur(p.Duration), who, p.What)})
 	}
+	for i, p := range r.Concurrent {
+		lines = append(lines, line{p.Start, len(r.Minirun) + len(r.Child) + i, fmt.Sprintf("%9.3f %10s  %-8s %s", ms(p.Start), dur(p.Duration), "minirun+", p.What)})
+	}
 	if r.Clone != "" && r.ChildStart != 0 {
 		lines = append(lines, line{r.ChildStart, -1, fmt.Sprintf("%9.3f %10s  %-8s started: %s", ms(r.ChildStart), "", "child", r.Clone)})
 	}
@@ -270,6 +296,9 @@ func (t *Trace) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "\n%9s %10s  %-8s %s\n", "at ms", "took", "who", "what")
 	for _, l := range lines {
 		b.WriteString(l.text + "\n")
+	}
+	if len(r.Concurrent) > 0 {
+		b.WriteString("minirun+ is a second goroutine of minirun's, working alongside the line of minirun's phases\n")
 	}
 	if r.Running != 0 {
 		b.WriteString("minirun* works alongside the container's process, after the exec\n")

@@ -3,6 +3,7 @@ package container
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,7 +75,7 @@ func TestRunTrace(t *testing.T) {
 	// minirun's phases: the ones every run has, in this order, each
 	// starting where the one before ended.
 	want := []string{"Go runtime start", "package init", "command line", "load the config", "validate the config",
-		"cgroups: check", "compile the child program", "cgroups: make", "clone3 the child",
+		"cgroups: check", "cgroups: make", "wait for the compile", "clone3 the child",
 		"wait for the child's execve", "the container's process runs"}
 	var at int64
 	next := 0
@@ -92,6 +93,24 @@ func TestRunTrace(t *testing.T) {
 	}
 	if next < len(want) {
 		t.Errorf("minirun's phases: %q not found (in order) in %q", want[next], phaseNames(r.Minirun))
+	}
+	// What another goroutine did alongside: the compile and the signals'
+	// setup, within the phases before the clone.
+	var clone int64
+	for _, p := range r.Minirun {
+		if strings.HasPrefix(p.What, "clone3") {
+			clone = p.Start
+		}
+	}
+	got := phaseNames(r.Concurrent)
+	if len(got) != 2 || !slices.Contains(got, "compile the child program") ||
+		!slices.Contains(got, "catch the forwarded signals (signal.Notify)") {
+		t.Errorf("concurrent phases: got %q, want the compile and signal.Notify", got)
+	}
+	for _, p := range r.Concurrent {
+		if p.Start <= 0 || p.Duration < 0 || p.Start+p.Duration > clone {
+			t.Errorf("concurrent phase %q: from %d for %d; want it done before the clone at %d", p.What, p.Start, p.Duration, clone)
+		}
 	}
 
 	// The child: every step once, in order, each beginning as the one
