@@ -202,6 +202,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		return err
 	}
 	defer c.Close()
+	o.Trace.Mark("state: make the container's folder and record")
 	r := newRecord(id, b)
 	var m *cgroups.Manager
 	hooks := true
@@ -218,11 +219,13 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 	if err := c.Save(r); err != nil {
 		return undo(err)
 	}
+	o.Trace.Mark("cgroups: make the container's cgroup")
 	m, join, err := cg.create(c, r, b)
 	if err != nil {
 		return undo(err)
 	}
 	defer join.close()
+	o.Trace.Mark("state: make exec.fifo")
 	if err := unix.Mkfifo(c.FIFO(), 0o600); err != nil {
 		return undo(fmt.Errorf("container %q: make %s: %w", id, c.FIFO(), err))
 	}
@@ -240,6 +243,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		return undo(err)
 	}
 	work := parentWork{
+		Trace:       o.Trace,
 		Close:       []*os.File{c.LockFile()},
 		Gate:        fifo,
 		ConsoleSize: b.Spec.Process.ConsoleSize,
@@ -258,10 +262,12 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		plan.Free()
 		return undo(err)
 	}
+	o.Trace.Mark("state: record the created container")
 	if err := rt.created(c, r, s, o); err != nil {
 		s.fail(nil)
 		return undo(err)
 	}
+	o.Trace.Mark("done")
 	return nil
 }
 

@@ -209,6 +209,7 @@ func (s *setup) start() error {
 		}
 		if pt == childprog.PointReady && s.work.Gate != nil {
 			s.close()
+			s.work.Trace.atGate(s.task)
 			return nil
 		}
 		s.work.Trace.Markf("release the child from the %s point", pt)

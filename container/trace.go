@@ -29,6 +29,7 @@ type Trace struct {
 	flight *clonecore.FlightRecord
 	clone  string // the clone call, as --explain shows it
 	exec   int64  // when minirun saw the exec; 0 until it has
+	gate   int64  // create: when the process was left waiting at its gate
 	// running is the index in marks of the first mark after the exec:
 	// from there on minirun works alongside the process.
 	running int
@@ -105,6 +106,18 @@ func (t *Trace) joined(task *clonecore.Task, execd bool) {
 	t.flight = task.FlightRecord()
 }
 
+// atGate takes the flight record of a created container's process, which
+// waits at its gate (exec.fifo) for start.
+func (t *Trace) atGate(task *clonecore.Task) {
+	if t == nil || task == nil {
+		return
+	}
+	t.gate = clonecore.Now()
+	t.marks = append(t.marks, traceMark{t.gate, "the container's process waits at its gate: minirun records it"})
+	t.running = len(t.marks) - 1
+	t.flight = task.FlightRecord()
+}
+
 // TraceReport is a trace laid out for people and tools (`run --trace
 // --json` prints it). Times are nanoseconds from Origin.
 type TraceReport struct {
@@ -115,6 +128,9 @@ type TraceReport struct {
 	// Running is when minirun saw the process's execve succeed; 0 if it
 	// did not.
 	Running int64 `json:"running_ns"`
+	// Gate, for create, is when the process was left waiting at its gate
+	// for start; 0 otherwise.
+	Gate int64 `json:"gate_ns,omitempty"`
 	// Minirun are the parent's phases in order; the last ones, from
 	// Running on, run alongside the container's process.
 	Minirun []TracePhase `json:"minirun"`
@@ -189,6 +205,9 @@ func (t *Trace) Report() TraceReport {
 	if t.exec != 0 {
 		r.Running = rel(t.exec)
 	}
+	if t.gate != 0 {
+		r.Gate = rel(t.gate)
+	}
 	for i, m := range t.marks {
 		end := m.at
 		if i+1 < len(t.marks) {
@@ -248,10 +267,13 @@ func (t *Trace) WriteJSON(w io.Writer) error {
 func (t *Trace) WriteText(w io.Writer) error {
 	r := t.Report()
 	var b strings.Builder
-	if r.Running != 0 {
-		fmt.Fprintf(&b, "minirun run --trace: the container's process ran %s after minirun's first instruction\n", dur(r.Running))
-	} else {
-		fmt.Fprintf(&b, "minirun run --trace: the container's process did not start\n")
+	switch {
+	case r.Running != 0:
+		fmt.Fprintf(&b, "minirun --trace: the container's process ran %s after minirun's first instruction\n", dur(r.Running))
+	case r.Gate != 0:
+		fmt.Fprintf(&b, "minirun --trace: the container's process waits for start %s after minirun's first instruction\n", dur(r.Gate))
+	default:
+		fmt.Fprintf(&b, "minirun --trace: the container's process did not start\n")
 	}
 	fmt.Fprintf(&b, "times from minirun's first instruction (%s); the child's steps timed by the child itself\n", r.Clock)
 	for _, n := range r.Notes {
@@ -300,8 +322,8 @@ func (t *Trace) WriteText(w io.Writer) error {
 	if len(r.Concurrent) > 0 {
 		b.WriteString("minirun+ is a second goroutine of minirun's, working alongside the line of minirun's phases\n")
 	}
-	if r.Running != 0 {
-		b.WriteString("minirun* works alongside the container's process, after the exec\n")
+	if r.Running != 0 || r.Gate != 0 {
+		b.WriteString("minirun* works alongside the container's process, after the exec (or the gate)\n")
 	}
 	writeSummary(&b, r)
 	_, err := io.WriteString(w, b.String())
