@@ -1,6 +1,7 @@
 package childprog
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -272,11 +273,31 @@ type compiler struct {
 // Compile turns a validated spec into a Plan. It is a pure function of the
 // spec and env (the arena it fills is its only side effect), so golden tests
 // need neither root nor a rootfs.
-func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
+func Compile(s *rspec.Spec, env CompileEnv) (*Plan, error) {
 	if s.Process == nil || len(s.Process.Args) == 0 {
 		return nil, fmt.Errorf("process.args: must name a program to run")
 	}
-	arena, err := clonecore.NewArena(256 << 10)
+	// The arena holds the program (128 bytes a step) and its strings, so
+	// its size comes from the config: a mount takes up to about 20 steps
+	// and its paths, a masked path two. An estimate too small is found out
+	// by the compile, which starts again with four times the room.
+	size := 256 << 10
+	if l := s.Linux; l != nil {
+		size += 512 * (len(l.MaskedPaths) + len(l.ReadonlyPaths) + len(l.Devices) + len(l.Sysctl))
+	}
+	size += 4 << 10 * len(s.Mounts)
+	for {
+		plan, err := compileIn(s, env, size)
+		if !errors.Is(err, clonecore.ErrArenaFull) || size > 1<<30 {
+			return plan, err
+		}
+		size *= 4
+	}
+}
+
+// compileIn compiles into an arena of size bytes.
+func compileIn(s *rspec.Spec, env CompileEnv, size int) (plan *Plan, err error) {
+	arena, err := clonecore.NewArena(size)
 	if err != nil {
 		return nil, err
 	}
