@@ -34,6 +34,31 @@ import (
 type cgroupPlan struct {
 	host *cgroups.Host
 	path string
+	m    *cgroups.Manager // made by manager
+}
+
+// manager is the container's cgroup, not made yet.
+func (p *cgroupPlan) manager() *cgroups.Manager {
+	if p.m == nil {
+		p.m = p.host.Manager(p.path)
+	}
+	return p.m
+}
+
+// note records where the container's cgroup will be in r, so that the
+// record's first save has it: a start killed from then on leaves the
+// cgroup for delete --force to find, and create need not save before it
+// makes it.
+func (p *cgroupPlan) note(r *statedir.Record) error {
+	if p == nil {
+		return nil
+	}
+	state, err := json.Marshal(p.manager().State())
+	if err != nil {
+		return err
+	}
+	r.Cgroup = state
+	return nil
 }
 
 // planCgroup checks linux.resources against this host, one line per field
@@ -159,12 +184,15 @@ func joinOf(m *cgroups.Manager) (cgroupJoin, error) {
 	}
 	names, dirs := v1Dirs(m)
 	for _, d := range dirs {
-		f, err := os.OpenFile(filepath.Join(d, "tasks"), os.O_WRONLY, 0)
+		// unix.Open, not os.OpenFile: the file is the child's to write,
+		// and os would register it with Go's poller on the way (three
+		// more system calls each).
+		fd, err := unix.Open(filepath.Join(d, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			j.close()
-			return cgroupJoin{}, fmt.Errorf("opening cgroup %s: %w", d, unwrapPath(err))
+			return cgroupJoin{}, fmt.Errorf("opening cgroup %s: %w", d, err)
 		}
-		j.tasks = append(j.tasks, f)
+		j.tasks = append(j.tasks, os.NewFile(uintptr(fd), filepath.Join(d, "tasks")))
 	}
 	j.names = names
 	if dir, v2 := m.Paths()[""]; v2 && j.into == nil {
@@ -185,7 +213,7 @@ func (p *cgroupPlan) create(c *statedir.Container, r *statedir.Record, b *specs.
 	if p == nil {
 		return nil, cgroupJoin{}, nil
 	}
-	m := p.host.Manager(p.path)
+	m := p.manager()
 	var res *rspec.LinuxResources
 	var devs []rspec.LinuxDevice
 	if l := b.Spec.Linux; l != nil {
@@ -199,8 +227,10 @@ func (p *cgroupPlan) create(c *statedir.Container, r *statedir.Record, b *specs.
 		r.Cgroup = state
 		return c.Save(r)
 	}
-	if err := save(); err != nil {
-		return nil, cgroupJoin{}, err
+	if r.Cgroup == nil {
+		if err := save(); err != nil {
+			return nil, cgroupJoin{}, err
+		}
 	}
 	if err := m.Create(res, devs); err != nil {
 		return nil, cgroupJoin{}, fmt.Errorf("cgroups: %w", err)

@@ -216,6 +216,9 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		c.Remove()
 		return err
 	}
+	if err := cg.note(r); err != nil {
+		return undo(err)
+	}
 	if err := c.Save(r); err != nil {
 		return undo(err)
 	}

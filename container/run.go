@@ -81,6 +81,9 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 		c.Remove()
 		return 0, err
 	}
+	if err := cg.note(r); err != nil {
+		return undo(err)
+	}
 	if err := c.Save(r); err != nil {
 		return undo(err)
 	}
