@@ -1,6 +1,7 @@
 package childprog
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -83,8 +84,14 @@ type CompileEnv struct {
 	// cgroup mount shows this cgroup's files, as runc binds them.
 	CgroupPath string
 	// Cgroup says the parent places the child in the container's cgroups
-	// at PointNamespaces (a cgroup v1 hierarchy needs a write of its pid).
+	// at PointNamespaces, writing its pid to cgroup.procs (a cgroup2
+	// directory it could not be cloned into).
 	Cgroup bool
+	// CgroupTasks names the cgroup v1 hierarchies ("memory",
+	// "name=systemd") whose container cgroup the child joins by itself,
+	// first of all (see joinCgroups): the parent opens each one's tasks
+	// file and stores the fd numbers at Plan.CgroupTasks, in this order.
+	CgroupTasks []string
 }
 
 // CgroupHierarchy is one cgroup mount of the host below /sys/fs/cgroup.
@@ -163,6 +170,9 @@ type Plan struct {
 	// CloseFDs are the arena words for the fds of minirun's the child
 	// closes first (CompileEnv.CloseFDs).
 	CloseFDs []uintptr
+	// CgroupTasks are the arena words for the fds of the tasks files of
+	// CompileEnv.CgroupTasks' hierarchies, in that order.
+	CgroupTasks []uintptr
 	// StdioFDs, with CompileEnv.Stdio, are the arena words for the fds the
 	// process gets as 0, 1 and 2.
 	StdioFDs [3]uintptr
@@ -279,11 +289,47 @@ type compiler struct {
 // Compile turns a validated spec into a Plan. It is a pure function of the
 // spec and env (the arena it fills is its only side effect), so golden tests
 // need neither root nor a rootfs.
-func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
+func Compile(s *rspec.Spec, env CompileEnv) (*Plan, error) {
 	if s.Process == nil || len(s.Process.Args) == 0 {
 		return nil, fmt.Errorf("process.args: must name a program to run")
 	}
-	arena, err := clonecore.NewArena(arenaEstimate(s, env))
+	// The arena holds the program (128 bytes a step) and its strings: its
+	// size is an upper bound computed from the config (arenaEstimate). An
+	// estimate that were ever short would be found out by the compile,
+	// which starts again with four times the room.
+	size := arenaEstimate(s, env)
+	if e := env.ImageEntry; e != nil {
+		// The image is read once per path: many mounts share their
+		// parent folders (a thousand below /m read /m once, not a
+		// thousand times).
+		seen := map[string]imageEntry{}
+		env.ImageEntry = func(rel string) (string, bool, bool) {
+			r, ok := seen[rel]
+			if !ok {
+				r.link, r.isLink, r.exists = e(rel)
+				seen[rel] = r
+			}
+			return r.link, r.isLink, r.exists
+		}
+	}
+	for {
+		plan, err := compileIn(s, env, size)
+		if !errors.Is(err, clonecore.ErrArenaFull) || size > 1<<30 {
+			return plan, err
+		}
+		size *= 4
+	}
+}
+
+// imageEntry is what an ImageEntry said of a path.
+type imageEntry struct {
+	link           string
+	isLink, exists bool
+}
+
+// compileIn compiles into an arena of size bytes.
+func compileIn(s *rspec.Spec, env CompileEnv, size int) (plan *Plan, err error) {
+	arena, err := clonecore.NewArena(size)
 	if err != nil {
 		return nil, err
 	}
@@ -322,9 +368,10 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 		cloneNS = 0
 	}
 	// A new cgroup namespace takes the task's cgroups at the time as its
-	// root: when the parent writes the task into a v1 hierarchy at
-	// PointNamespaces, the namespace is made after that, not by the clone.
-	lateCgroupNS := env.Cgroup && newNS&clonecore.NEWCGROUP != 0
+	// root: when the task joins its cgroups after the clone (by itself, or
+	// by the parent at PointNamespaces), the namespace is made after that,
+	// not by the clone.
+	lateCgroupNS := (env.Cgroup || len(env.CgroupTasks) > 0) && newNS&clonecore.NEWCGROUP != 0
 	if lateCgroupNS {
 		cloneNS &^= clonecore.NEWCGROUP
 	}
@@ -337,6 +384,7 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	}
 
 	c.lifeline()
+	c.joinCgroups()
 	c.execAffinity(false)
 	early := newNS &^ cloneNS
 	if lateCgroupNS {
@@ -677,7 +725,7 @@ func (c *compiler) maskAndReadonly() {
 			// why the host's word is worth having).
 			kernel := strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "/sys/")
 			file := kernel && c.env.IsFile != nil && c.env.IsFile(p)
-			dir := kernel && c.env.IsDir != nil && c.env.IsDir(p)
+			dir := kernel && !file && c.env.IsDir != nil && c.env.IsDir(p)
 			if !file {
 				c.b.mount(label, "tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k",
 					clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))

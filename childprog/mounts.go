@@ -253,7 +253,7 @@ func (b *builder) propagate(label string, mnt fd, o mountPlan) {
 
 // mounts compiles spec.mounts in order.
 func (c *compiler) mounts(r rootDirs) {
-	var covered []string // the destinations mounted on so far, resolved
+	covered := mountedSet{} // the destinations mounted on so far, resolved
 	for i, m := range c.s.Mounts {
 		o := planMount(m.Type, m.Options)
 		typ := m.Type
@@ -274,7 +274,7 @@ func (c *compiler) mounts(r rootDirs) {
 			}
 			rel = resolved
 		}
-		covered = append(covered, rel)
+		covered[rel] = true
 		m.Destination = "/" + rel
 		if typ == "cgroup" && !o.bind {
 			c.cgroupMount(label, r, m, o)

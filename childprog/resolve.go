@@ -35,7 +35,7 @@ var errLoop = errors.New("too many levels of symbolic links in the image")
 // child still creates and opens each component with RESOLVE_IN_ROOT from
 // the rootfs (rule 12), so an image that changes in between can make a
 // mount fail or land elsewhere in the rootfs, never outside it.
-func resolveInImage(dest string, entry ImageEntry, covered []string) (string, error) {
+func resolveInImage(dest string, entry ImageEntry, covered mountedSet) (string, error) {
 	var done []string // resolved components: none is a symlink
 	rest := strings.Split(dest, "/")
 	links := 0
@@ -52,7 +52,7 @@ func resolveInImage(dest string, entry ImageEntry, covered []string) (string, er
 			continue
 		}
 		cand := path.Join(append(done, part)...)
-		if under(cand, covered) {
+		if covered.covers(cand) {
 			return lexical(append(done, part), rest), nil
 		}
 		link, isLink, exists := entry(cand)
@@ -92,11 +92,23 @@ func lexical(dir, parts []string) string {
 	return path.Join(dir...)
 }
 
-// under reports whether rel is one of dirs or lies below one ("" is the
-// rootfs itself, above everything).
-func under(rel string, dirs []string) bool {
-	for _, d := range dirs {
-		if d == "" || rel == d || strings.HasPrefix(rel, d+"/") {
+// mountedSet holds the resolved destinations mounted on so far, relative
+// to the rootfs ("" is the rootfs itself). A set, not a list: each
+// component of each mount's destination is looked up in it, and a list
+// scanned for every one made a config's compile grow with the square of
+// its mounts (50 ms at a thousand).
+type mountedSet map[string]bool
+
+// covers reports whether rel is one of the set or lies below one.
+func (s mountedSet) covers(rel string) bool {
+	if len(s) == 0 {
+		return false
+	}
+	if s[""] || s[rel] {
+		return true
+	}
+	for i := 0; i < len(rel); i++ {
+		if rel[i] == '/' && s[rel[:i]] {
 			return true
 		}
 	}

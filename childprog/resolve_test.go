@@ -74,7 +74,7 @@ func TestResolveInImage(t *testing.T) {
 		{dest: "/etc/hosts", covered: []string{""}, want: "etc/hosts"},
 	}
 	for _, c := range cases {
-		got, err := resolveInImage(c.dest, im.entry, c.covered)
+		got, err := resolveInImage(c.dest, im.entry, mountedOf(c.covered))
 		switch {
 		case c.err && err == nil:
 			t.Errorf("resolveInImage(%q, covered %q): got %q, want an error", c.dest, c.covered, got)
@@ -82,4 +82,13 @@ func TestResolveInImage(t *testing.T) {
 			t.Errorf("resolveInImage(%q, covered %q): got %q, %v, want %q", c.dest, c.covered, got, err, c.want)
 		}
 	}
+}
+
+// mountedOf is the set of dirs.
+func mountedOf(dirs []string) mountedSet {
+	s := mountedSet{}
+	for _, d := range dirs {
+		s[d] = true
+	}
+	return s
 }

@@ -1,6 +1,7 @@
 package clonecore
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -16,6 +17,9 @@ type Arena struct {
 	mem  []byte
 	used uintptr
 }
+
+// ErrArenaFull is what Alloc returns when the arena has no room left.
+var ErrArenaFull = errors.New("child arena full")
 
 // NewArena maps size bytes (rounded up to a page). The mapping reserves no
 // memory: a page costs only once something is written to it, so a caller
@@ -42,7 +46,7 @@ func (a *Arena) Free() {
 func (a *Arena) Alloc(n int) (uintptr, error) {
 	off := (a.used + 15) &^ 15
 	if off+uintptr(n) > uintptr(len(a.mem)) {
-		return 0, fmt.Errorf("child arena full: %d bytes wanted, %d of %d used", n, off, len(a.mem))
+		return 0, fmt.Errorf("%w: %d bytes wanted, %d of %d used", ErrArenaFull, n, off, len(a.mem))
 	}
 	a.used = off + uintptr(n)
 	return a.base() + off, nil

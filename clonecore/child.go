@@ -22,6 +22,10 @@ type childBlock struct {
 	nsteps  uint64
 	results uint64 // address of the saved results
 	pidfd   uint64 // CLONE_PIDFD's fd, written by the kernel (int32)
+	// trace is the address of the program's flight record (traceRecord
+	// per step, and one for the child's start), 0 when it keeps none: see
+	// Program.EnableTrace.
+	trace uint64
 
 	// The worker kernels' fields (worker.go exports their offsets). In:
 	// set by the parent before the clone.
@@ -41,7 +45,7 @@ type childBlock struct {
 	phase     uint64 // 1 started, 2 work done, 3 leaving
 	coreLimit [2]uint64
 
-	_ [6]uint64 // room to grow, up to blockSize
+	_ [5]uint64 // room to grow, up to blockSize
 }
 
 // blockSize is a child block's size in an arena. It is an untyped constant
@@ -66,6 +70,7 @@ const (
 	offNsteps  = unsafe.Offsetof(childBlock{}.nsteps)
 	offResults = unsafe.Offsetof(childBlock{}.results)
 	offPidFD   = unsafe.Offsetof(childBlock{}.pidfd)
+	offTrace   = unsafe.Offsetof(childBlock{}.trace)
 	offWorker  = unsafe.Offsetof(childBlock{}.counter)
 )
 

@@ -34,7 +34,10 @@ type Program struct {
 	labels  []string
 	nslots  int
 	explain []string
-	results uintptr // the saved results, once sealed
+	results uintptr   // the saved results, once sealed
+	traced  bool      // keep a flight record (EnableTrace)
+	trace   uintptr   // the flight record, once sealed
+	clocks  clockPair // read as it was sealed, for the flight record
 }
 
 type step struct {
@@ -165,6 +168,14 @@ func (p *Program) Add(label, explain string, nr uintptr, args []Arg, opts ...Ste
 	for _, o := range opts {
 		o(&s)
 	}
+	if len(p.steps) == cap(p.steps) {
+		// Twice the room each time: append grows a large slice by a
+		// quarter, which copied and cleared 128-byte steps over and
+		// over (9 ms of a 14,000-step program's 35 ms compile).
+		grown := make([]step, len(p.steps), 2*cap(p.steps)+64)
+		copy(grown, p.steps)
+		p.steps = grown
+	}
 	p.steps = append(p.steps, s)
 	p.labels = append(p.labels, label)
 	p.explain = append(p.explain, explain)
@@ -215,6 +226,10 @@ func (p *Program) seal() (steps, results uintptr, err error) {
 	}
 	results, err = p.arena.Alloc(8 * (p.nslots + 1))
 	p.results = results
+	if err == nil && p.traced {
+		p.trace, err = p.arena.Alloc((len(p.steps) + 1) * int(unsafe.Sizeof(traceRecord{})))
+		p.clocks = readClocks()
+	}
 	return steps, results, err
 }
 

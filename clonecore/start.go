@@ -169,6 +169,7 @@ func StartAs(u Use, p *Program, o Options) (*Task, error) {
 	p.arena.Store64(block+offSteps, uint64(steps))
 	p.arena.Store64(block+offNsteps, uint64(len(p.steps)))
 	p.arena.Store64(block+offResults, uint64(results))
+	p.arena.Store64(block+offTrace, uint64(p.trace))
 	st, err := NewStacks(1, 32<<10)
 	if err != nil {
 		return nil, err

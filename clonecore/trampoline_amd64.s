@@ -14,6 +14,7 @@
 //	BX   the current step's index
 //	SP   the child's own stack, from Stacks; 48 bytes below it hold the
 //	     resolved arguments of the current step
+//	R9   a traced program's flight record, loaded afresh where it is used
 //
 // Offsets and numbers come from go_asm.h, which the Go toolchain writes
 // from the package's own declarations: childBlock_status is the offset of
@@ -46,6 +47,24 @@
 	MOVL	$const_sysRtSigprocmask, AX; \
 	SYSCALL; \
 	MOVQ	BX, AX
+
+// TRACE_AT points R9, the flight record (trace.go), at step BX's entry,
+// trace[BX+1]. STAMP writes {the time-stamp counter, AX} there: RDTSC,
+// no system call, which the parent turns into CLOCK_MONOTONIC. STAMP
+// keeps AX and spoils DX.
+#define TRACE_AT \
+	LEAQ	traceRecord__size(R9), R9; \
+	MOVQ	BX, DX; \
+	IMULQ	$traceRecord__size, DX; \
+	ADDQ	DX, R9
+
+#define STAMP \
+	MOVQ	AX, traceRecord_result(R9); \
+	RDTSC; \
+	SHLQ	$32, DX; \
+	ORQ	DX, AX; \
+	MOVQ	AX, traceRecord_ticks(R9); \
+	MOVQ	traceRecord_result(R9), AX
 
 // RETURN_CLONE returns a clone's result, AX, to the parent's Go caller in
 // the results pid and errno (their frame names and offsets): the child's
@@ -98,6 +117,14 @@ TEXT ·rawClone(SB),NOSPLIT,$0-72
 child:
 	JMP	childMain<>(SB)
 
+// func Ticks() uint64
+TEXT ·Ticks(SB),NOSPLIT,$0-8
+	RDTSC
+	SHLQ	$32, DX
+	ORQ	DX, AX
+	MOVQ	AX, ret+0(FP)
+	RET
+
 // childMain runs in the child on its own stack with R12 = the child block.
 TEXT childMain<>(SB),NOSPLIT|NOFRAME,$0
 	XORQ	R14, R14	// Go's g register: this task has none
@@ -114,6 +141,11 @@ TEXT childMain<>(SB),NOSPLIT|NOFRAME,$0
 	XORQ	BX, BX
 	MOVQ	childBlock_steps(R12), R13
 	MOVQ	childBlock_results(R12), R15
+	MOVQ	childBlock_trace(R12), R9	// a flight record: when the child started
+	TESTQ	R9, R9
+	JEQ	next
+	XORQ	AX, AX
+	STAMP
 next:
 	CMPQ	BX, childBlock_nsteps(R12)
 	JAE	done
@@ -172,6 +204,12 @@ success:
 	XORQ	CX, CX		// errno 0: an unexpected result
 	JMP	fail
 save:
+	// Tracing costs an untraced loop this load and a branch that always
+	// goes the same way.
+	MOVQ	childBlock_trace(R12), R9
+	TESTQ	R9, R9
+	JNE	stamp
+saved:
 	MOVQ	step_save(R13), DX
 	CMPQ	DX, $0
 	JLT	advance
@@ -180,6 +218,11 @@ advance:
 	INCQ	BX
 	ADDQ	$step__size, R13
 	JMP	next
+
+stamp:
+	TRACE_AT
+	STAMP
+	JMP	saved
 
 operation:
 	CMPQ	AX, $const_OpStore
@@ -209,6 +252,12 @@ fail:
 	MOVQ	BX, childBlock_step(R12)
 	MOVQ	CX, childBlock_errno(R12)
 	MOVQ	AX, childBlock_value(R12)
+	MOVQ	childBlock_trace(R12), R9
+	TESTQ	R9, R9
+	JEQ	report
+	TRACE_AT
+	STAMP
+report:
 	MOVQ	$const_statusFailed, childBlock_status(R12)	// stored last
 	MOVQ	$const_failedExitStatus, DI
 	MOVL	$const_sysExit, AX	// exit, not exit_group: this task may be a thread of minirun

@@ -20,6 +20,7 @@
 //	     bottom of a 64-byte area carved off the child's stack
 //	RSP  the child's own stack, from Stacks, 16-byte aligned as arm64
 //	     requires of any access through SP
+//	R9   a traced program's flight record, loaded afresh where it is used
 //
 // R26 (closure context), R27 (the assembler's temporary), R28 (g), R29 (frame
 // pointer) and R30 (link register) are left alone, except that R28 is zeroed.
@@ -65,6 +66,22 @@
 // DMB ISH: order memory accesses within the inner shareable domain, which
 // holds every CPU that can run the parent.
 #define BARRIER	DMB	$0xb
+
+// TRACE_AT points R9, the flight record (trace.go), at step R22's entry,
+// trace[R22+1]. STAMP writes {the virtual counter, R0} there: CNTVCT_EL0,
+// no system call, which the parent turns into CLOCK_MONOTONIC. (Without an
+// ISB the read may be taken a few instructions early: nothing at this
+// scale.) STAMP keeps R0 and spoils R10 and R11.
+#define TRACE_AT \
+	ADD	$1, R22, R10; \
+	MOVD	$traceRecord__size, R11; \
+	MUL	R11, R10, R10; \
+	ADD	R10, R9, R9
+
+#define STAMP \
+	MOVD	R0, traceRecord_result(R9); \
+	MRS	CNTVCT_EL0, R10; \
+	MOVD	R10, traceRecord_ticks(R9)
 
 // RETURN_CLONE returns a clone's result, R0, to the parent's Go caller in
 // the results pid and errno (their frame names and offsets): the child's
@@ -118,6 +135,12 @@ TEXT ·rawClone(SB),NOSPLIT,$0-72
 child:
 	B	childMain<>(SB)
 
+// func Ticks() uint64
+TEXT ·Ticks(SB),NOSPLIT,$0-8
+	MRS	CNTVCT_EL0, R0
+	MOVD	R0, ret+0(FP)
+	RET
+
 // childMain runs in the child on its own stack with R19 = the child block.
 TEXT childMain<>(SB),NOSPLIT|NOFRAME,$0
 	MOVD	ZR, g		// Go's g register (R28): this task has none
@@ -135,6 +158,10 @@ TEXT childMain<>(SB),NOSPLIT|NOFRAME,$0
 	MOVD	ZR, R22
 	MOVD	childBlock_steps(R19), R20
 	MOVD	childBlock_results(R19), R21
+	MOVD	childBlock_trace(R19), R9	// a flight record: when the child started
+	CBZ	R9, next
+	MOVD	ZR, R0
+	STAMP
 next:
 	MOVD	childBlock_nsteps(R19), R0
 	CMP	R0, R22
@@ -193,6 +220,11 @@ success:
 	MOVD	ZR, R1		// errno 0: an unexpected result
 	B	fail
 save:
+	// Tracing costs an untraced loop this load and a branch that always
+	// goes the same way.
+	MOVD	childBlock_trace(R19), R9
+	CBNZ	R9, stamp
+saved:
 	MOVD	step_save(R20), R2
 	CMP	$0, R2
 	BLT	advance
@@ -201,6 +233,11 @@ advance:
 	ADD	$1, R22, R22
 	ADD	$step__size, R20, R20
 	B	next
+
+stamp:
+	TRACE_AT
+	STAMP
+	B	saved
 
 operation:
 	CMP	$const_OpStore, R8
@@ -230,7 +267,12 @@ fail:
 	MOVD	R22, childBlock_step(R19)
 	MOVD	R1, childBlock_errno(R19)
 	MOVD	R0, childBlock_value(R19)
-	BARRIER			// step, errno, value before status
+	MOVD	childBlock_trace(R19), R9
+	CBZ	R9, report
+	TRACE_AT
+	STAMP
+report:
+	BARRIER			// step, errno, value (and the flight record) before status
 	MOVD	$const_statusFailed, R0
 	MOVD	R0, childBlock_status(R19)	// stored last
 	BARRIER			// the report before the kernel clears the TID word

@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -19,17 +23,42 @@ import (
 // find every process of it, orphans of a container without a PID
 // namespace included. The cgroup is made before the clone; the process is
 // cloned into its cgroup2 directory (CLONE_INTO_CGROUP) and, on a host
-// with v1 hierarchies, written into each while it waits at
-// PointNamespaces, before any of its code can fork.
+// with v1 hierarchies, joins each by itself as its first steps, before any
+// of its code can fork (childprog's joinCgroups says why it, not minirun).
 
 // cgroupPlan is what a start needs to know of the container's cgroup
-// before it compiles: the host, the path, and whether a v1 hierarchy
-// will need the process's pid written at PointNamespaces. A nil plan is
-// a container without a cgroup (an unprivileged minirun asked for no
-// limit, which it could not make anyway).
+// before it compiles: the host, the path, and the v1 hierarchies the
+// process will join. A nil plan is a container without a cgroup (an
+// unprivileged minirun asked for no limit, which it could not make
+// anyway).
 type cgroupPlan struct {
 	host *cgroups.Host
 	path string
+	m    *cgroups.Manager // made by manager
+}
+
+// manager is the container's cgroup, not made yet.
+func (p *cgroupPlan) manager() *cgroups.Manager {
+	if p.m == nil {
+		p.m = p.host.Manager(p.path)
+	}
+	return p.m
+}
+
+// note records where the container's cgroup will be in r, so that the
+// record's first save has it: a start killed from then on leaves the
+// cgroup for delete --force to find, and create need not save before it
+// makes it.
+func (p *cgroupPlan) note(r *statedir.Record) error {
+	if p == nil {
+		return nil
+	}
+	state, err := json.Marshal(p.manager().State())
+	if err != nil {
+		return err
+	}
+	r.Cgroup = state
+	return nil
 }
 
 // planCgroup checks linux.resources against this host, one line per field
@@ -78,9 +107,35 @@ func isZero(r rspec.LinuxResources) bool {
 	return string(data) == "{}"
 }
 
-// enters reports whether the process must be written into a v1 hierarchy
-// at PointNamespaces.
-func (p *cgroupPlan) enters() bool { return p != nil && p.host.Kind() != cgroups.V2 }
+// tasks names the v1 hierarchies the process will join, in the order
+// joinOf opens their tasks files.
+func (p *cgroupPlan) tasks() []string {
+	if p == nil {
+		return nil
+	}
+	names, _ := v1Dirs(p.host.Manager(p.path))
+	return names
+}
+
+// v1Dirs lists the container's directory in each v1 hierarchy once
+// (controllers mounted together share one), named by the first of its
+// keys in sorted order.
+func v1Dirs(m *cgroups.Manager) (names, dirs []string) {
+	paths := m.Paths()
+	keys := make([]string, 0, len(paths))
+	for k := range paths {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !slices.Contains(dirs, paths[k]) {
+			names, dirs = append(names, k), append(dirs, paths[k])
+		}
+	}
+	return names, dirs
+}
 
 // both runs f and then g at one point.
 func both(f, g func(pid int) error) func(pid int) error {
@@ -99,15 +154,23 @@ func both(f, g func(pid int) error) func(pid int) error {
 }
 
 // cgroupJoin is how a process gets into a cgroup: cloned into its cgroup2
-// directory, and written into each v1 hierarchy at PointNamespaces.
+// directory, and joining each v1 hierarchy by itself, through its tasks
+// file.
 type cgroupJoin struct {
-	into  *os.File            // for CLONE_INTO_CGROUP; nil without cgroup2
-	enter func(pid int) error // the v1 writes; nil when there are none
+	into *os.File // for CLONE_INTO_CGROUP; nil without cgroup2
+	// names and tasks are the v1 hierarchies and their tasks files,
+	// opened for writing (CompileEnv.CgroupTasks).
+	names []string
+	tasks []*os.File
+	enter func(pid int) error // a cgroup2 write at PointNamespaces; nil when there is none
 }
 
 func (j cgroupJoin) close() {
 	if j.into != nil {
 		j.into.Close()
+	}
+	for _, f := range j.tasks {
+		f.Close()
 	}
 }
 
@@ -119,9 +182,26 @@ func joinOf(m *cgroups.Manager) (cgroupJoin, error) {
 	} else if !errors.Is(err, cgroups.ErrNoCgroup2) {
 		return j, err
 	}
-	if _, v2 := m.Paths()[""]; len(m.Paths()) > 1 || !v2 || j.into == nil {
-		skipV2 := j.into != nil
-		j.enter = func(pid int) error { return m.Enter(pid, skipV2) }
+	names, dirs := v1Dirs(m)
+	for _, d := range dirs {
+		// unix.Open, not os.OpenFile: the file is the child's to write,
+		// and os would register it with Go's poller on the way (three
+		// more system calls each).
+		fd, err := unix.Open(filepath.Join(d, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			j.close()
+			return cgroupJoin{}, fmt.Errorf("opening cgroup %s: %w", d, err)
+		}
+		j.tasks = append(j.tasks, os.NewFile(uintptr(fd), filepath.Join(d, "tasks")))
+	}
+	j.names = names
+	if dir, v2 := m.Paths()[""]; v2 && j.into == nil {
+		j.enter = func(pid int) error {
+			if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+				return fmt.Errorf("moving process %d into its cgroup %s: %w", pid, dir, unwrapPath(err))
+			}
+			return nil
+		}
 	}
 	return j, nil
 }
@@ -133,7 +213,7 @@ func (p *cgroupPlan) create(c *statedir.Container, r *statedir.Record, b *specs.
 	if p == nil {
 		return nil, cgroupJoin{}, nil
 	}
-	m := p.host.Manager(p.path)
+	m := p.manager()
 	var res *rspec.LinuxResources
 	var devs []rspec.LinuxDevice
 	if l := b.Spec.Linux; l != nil {
@@ -147,8 +227,10 @@ func (p *cgroupPlan) create(c *statedir.Container, r *statedir.Record, b *specs.
 		r.Cgroup = state
 		return c.Save(r)
 	}
-	if err := save(); err != nil {
-		return nil, cgroupJoin{}, err
+	if r.Cgroup == nil {
+		if err := save(); err != nil {
+			return nil, cgroupJoin{}, err
+		}
 	}
 	if err := m.Create(res, devs); err != nil {
 		return nil, cgroupJoin{}, fmt.Errorf("cgroups: %w", err)

@@ -161,7 +161,7 @@ func startJoined(r *statedir.Record, p *rspec.Process, o joinOptions) (*joined, 
 	env := childprog.CompileEnv{
 		Exec: true, Path: o.Path, Stdio: o.Stdio != nil, DieWithParent: !o.Detach,
 		PreserveFDs: o.PreserveFDs, LastCap: lastCap(), Rootless: os.Geteuid() != 0,
-		Cgroup: join.enter != nil, ParentCheck: true,
+		Cgroup: join.enter != nil, CgroupTasks: join.names, ParentCheck: true,
 		SetgroupsDenied: setgroupsDenied(r.Pid),
 	}
 	plan, err := childprog.Compile(spec, env)
@@ -172,7 +172,7 @@ func startJoined(r *statedir.Record, p *rspec.Process, o joinOptions) (*joined, 
 	for i, f := range o.Stdio {
 		plan.Arena.Store32(plan.StdioFDs[i], uint32(f.Fd()))
 	}
-	s, err := newSetup(plan, parentWork{ConsoleSize: o.ConsoleSize, Cgroup: join.into, Namespaces: join.enter})
+	s, err := newSetup(plan, parentWork{ConsoleSize: o.ConsoleSize, Cgroup: join.into, CgroupTasks: join.tasks, Namespaces: join.enter})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Field, err)
 	}

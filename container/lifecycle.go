@@ -13,6 +13,7 @@ import (
 
 	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/childprog"
+	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/specs"
 	"github.com/minirun/minirun/statedir"
 )
@@ -59,6 +60,8 @@ type Options struct {
 	// Detach makes run return once the process runs, leaving it to
 	// whoever reaps it, as create and start do.
 	Detach bool
+	// Trace, when set, records the start's timeline (run --trace).
+	Trace *Trace
 }
 
 // status is the container's state now, from its record and its process:
@@ -138,16 +141,30 @@ func (rt *Runtime) List() ([]StateOf, error) {
 // container named id. (Validate has refused, one line each, every field
 // the policy refuses: specs.Policy.)
 func compile(b *specs.Bundle, id string, o Options, gate, die bool, cg *cgroupPlan) (*childprog.Plan, error) {
+	if err := refusals(b, o, gate, die); err != nil {
+		return nil, err
+	}
+	return compileChecked(b, id, o, gate, die, cg)
+}
+
+// refusals refuses the flags minirun could not honour for b, before it
+// compiles. (Validate has refused every field the policy refuses.)
+func refusals(b *specs.Bundle, o Options, gate, die bool) error {
 	if b.Spec.Process.Terminal && (gate || !die) && o.ConsoleSocket == "" {
-		return nil, &specs.ValidationError{File: b.Path, Errs: []specs.FieldError{{Path: "process.terminal",
+		return &specs.ValidationError{File: b.Path, Errs: []specs.FieldError{{Path: "process.terminal",
 			Msg: "a container minirun does not attach to needs --console-socket to hand its terminal to"}}}
 	}
 	// A flag asked for and not applied is refused, as a field is: a
 	// client waiting on the socket would wait for ever.
 	if !b.Spec.Process.Terminal && o.ConsoleSocket != "" {
-		return nil, &specs.ValidationError{File: b.Path, Errs: []specs.FieldError{{Path: "process.terminal",
+		return &specs.ValidationError{File: b.Path, Errs: []specs.FieldError{{Path: "process.terminal",
 			Msg: "false: --console-socket has no terminal to receive"}}}
 	}
+	return nil
+}
+
+// compileChecked is compile once refusals has passed b.
+func compileChecked(b *specs.Bundle, id string, o Options, gate, die bool, cg *cgroupPlan) (*childprog.Plan, error) {
 	env := HostEnv(b)
 	env.NoPivot = o.NoPivot
 	env.PreserveFDs = listenFDs(o.PreserveFDs)
@@ -157,7 +174,7 @@ func compile(b *specs.Bundle, id string, o Options, gate, die bool, cg *cgroupPl
 		env.SessionKeyring = "_ses." + id
 	}
 	env.CloseFDs = 1 // the state folder's lock
-	env.Cgroup = cg.enters()
+	env.CgroupTasks = cg.tasks()
 	if cg != nil {
 		env.CgroupPath = cg.path
 	}
@@ -182,59 +199,73 @@ func listenFDs(preserve int) int {
 // minirun (SIGINT, SIGTERM, …) before Create returns is such a failure
 // (*InterruptedError), as it is during run's setup.
 func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
-	plan, cg, err := rt.prepare(b, id, o, true, false)
+	cg, err := rt.check(b, id, o, true, false)
 	if err != nil {
 		return err
 	}
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, ForwardedSignals...)
 	defer signal.Stop(sigs)
+	compiled := startCompile(b, id, o, true, false, cg)
+	defer compiled.discard()
 	// The plan's arena is the waiting process's memory: once the process
 	// is cloned it is never freed here, and goes when that process execs
 	// or exits.
 	c, err := rt.Dir.Create(id)
 	if err != nil {
-		plan.Free()
 		return err
 	}
 	defer c.Close()
+	o.Trace.Mark("state: make the container's folder and record")
 	r := newRecord(id, b)
 	var m *cgroups.Manager
+	hooks := true
 	undo := func(err error) error {
 		if m != nil {
 			m.Destroy()
 		}
-		rt.poststop(r)
+		if hooks {
+			rt.poststop(r)
+		}
 		c.Remove()
 		return err
 	}
-	if err := c.Save(r); err != nil {
-		plan.Free()
+	if err := cg.note(r); err != nil {
 		return undo(err)
 	}
+	if err := c.Save(r); err != nil {
+		return undo(err)
+	}
+	o.Trace.Mark("cgroups: make the container's cgroup")
 	m, join, err := cg.create(c, r, b)
 	if err != nil {
-		plan.Free()
 		return undo(err)
 	}
 	defer join.close()
+	o.Trace.Mark("state: make exec.fifo")
 	if err := unix.Mkfifo(c.FIFO(), 0o600); err != nil {
-		plan.Free()
 		return undo(fmt.Errorf("container %q: make %s: %w", id, c.FIFO(), err))
 	}
 	// O_RDWR: opening a FIFO for reading alone waits for a writer. The
 	// child reads its copy at PointReady; start opens it to write.
 	fifo, err := os.OpenFile(c.FIFO(), os.O_RDWR, 0)
 	if err != nil {
-		plan.Free()
 		return undo(fmt.Errorf("container %q: open %s: %w", id, c.FIFO(), unwrapPath(err)))
 	}
 	defer fifo.Close()
+	plan, err := compiled.wait(o.Trace)
+	if err != nil {
+		// Refused by the compiler: as if before anything was made.
+		hooks = false
+		return undo(err)
+	}
 	work := parentWork{
+		Trace:       o.Trace,
 		Close:       []*os.File{c.LockFile()},
 		Gate:        fifo,
 		ConsoleSize: b.Spec.Process.ConsoleSize,
 		Cgroup:      join.into,
+		CgroupTasks: join.tasks,
 		Cloned:      func(pid int) error { return record(c, r, pid) },
 		Namespaces:  join.enter,
 		Mounted:     rt.createHooks(r),
@@ -264,6 +295,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		plan.Free()
 		return undo(err)
 	}
+	o.Trace.Mark("state: record the created container")
 	if err := rt.created(c, r, s, o); err != nil {
 		s.fail(nil)
 		netDone(false)
@@ -280,6 +312,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		return undo(&InterruptedError{Signal: sig})
 	}
 	netDone(true)
+	o.Trace.Mark("done")
 	return nil
 }
 
@@ -287,15 +320,72 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 // and compiles it: everything a start needs to know before it changes
 // anything.
 func (rt *Runtime) prepare(b *specs.Bundle, id string, o Options, gate, die bool) (*childprog.Plan, *cgroupPlan, error) {
-	if err := b.Validate(specs.ValidateOptions{CheckFS: true}); err != nil {
-		return nil, nil, err
-	}
-	cg, err := planCgroup(b, id, rt.Rootless)
+	cg, err := rt.check(b, id, o, gate, die)
 	if err != nil {
 		return nil, nil, err
 	}
-	plan, err := compile(b, id, o, gate, die, cg)
+	o.Trace.Mark("compile the child program")
+	plan, err := compileChecked(b, id, o, gate, die, cg)
 	return plan, cg, err
+}
+
+// check is everything prepare does but the compile itself: whatever is
+// wrong with the config is refused here, before anything is made.
+func (rt *Runtime) check(b *specs.Bundle, id string, o Options, gate, die bool) (*cgroupPlan, error) {
+	o.Trace.Mark("validate the config")
+	if err := b.Validate(specs.ValidateOptions{CheckFS: true}); err != nil {
+		return nil, err
+	}
+	if err := refusals(b, o, gate, die); err != nil {
+		return nil, err
+	}
+	o.Trace.Mark("cgroups: check linux.resources against this host")
+	return planCgroup(b, id, rt.Rootless)
+}
+
+// compiling is a compile running alongside a start's state and cgroup
+// setup, which it does not depend on: half a millisecond of minirun's own
+// CPU next to as much of the kernel's making cgroups, on another CPU when
+// there is one. Its result is the caller's once taken; a start that fails
+// before it takes it discards it.
+type compiling struct {
+	done       chan struct{}
+	plan       *childprog.Plan
+	err        error
+	start, end int64 // for a trace
+	taken      bool
+}
+
+func startCompile(b *specs.Bundle, id string, o Options, gate, die bool, cg *cgroupPlan) *compiling {
+	c := &compiling{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		if o.Trace != nil {
+			c.start = clonecore.Now()
+			defer func() { c.end = clonecore.Now() }()
+		}
+		c.plan, c.err = compileChecked(b, id, o, gate, die, cg)
+	}()
+	return c
+}
+
+// wait returns the plan, once the compile is done.
+func (c *compiling) wait(tr *Trace) (*childprog.Plan, error) {
+	tr.Mark("wait for the compile")
+	<-c.done
+	tr.alongside("compile the child program", c.start, c.end)
+	c.taken = true
+	return c.plan, c.err
+}
+
+// discard frees the plan of a start that failed before it took it.
+func (c *compiling) discard() {
+	if c.taken {
+		return
+	}
+	<-c.done
+	c.taken = true
+	c.plan.Free()
 }
 
 // created records a container whose process waits at its gate and hands
@@ -343,7 +433,7 @@ func record(c *statedir.Container, r *statedir.Record, pid int) error {
 func newRecord(id string, b *specs.Bundle) *statedir.Record {
 	return &statedir.Record{
 		ID: id, Bundle: b.Dir, Rootfs: b.RootFS, Created: time.Now().UTC(),
-		Owner: os.Geteuid(), Config: b.Spec, Rootless: os.Geteuid() != 0,
+		Owner: os.Geteuid(), Config: b.Spec, ConfigJSON: b.Raw, Rootless: os.Geteuid() != 0,
 	}
 }
 

@@ -52,6 +52,9 @@ type setup struct {
 // itself. Each function gets the pid of the container's process as minirun
 // sees it; a nil function does nothing.
 type parentWork struct {
+	// Trace, if set, records the setup's timeline and the child's
+	// flight record.
+	Trace *Trace
 	// Cloned runs right after the clone, with the cloned task's pid.
 	Cloned func(pid int) error
 	// Close are fds of minirun's the child closes before anything else
@@ -75,6 +78,9 @@ type parentWork struct {
 	// Cgroup, if set, is a cgroup2 directory the child is cloned into
 	// (CLONE_INTO_CGROUP).
 	Cgroup *os.File
+	// CgroupTasks are the tasks files of the cgroup v1 hierarchies the
+	// child joins by itself (as many as the plan was compiled for).
+	CgroupTasks []*os.File
 }
 
 // newSetup opens what the child will need before it is cloned: the notify
@@ -112,6 +118,13 @@ func newSetup(plan *childprog.Plan, work parentWork) (*setup, error) {
 	}
 	for i, f := range work.Close {
 		plan.Arena.Store32(plan.CloseFDs[i], uint32(f.Fd()))
+	}
+	if len(work.CgroupTasks) != len(plan.CgroupTasks) {
+		s.close()
+		return nil, fmt.Errorf("the plan joins %d cgroup v1 hierarchies, the caller opened %d", len(plan.CgroupTasks), len(work.CgroupTasks))
+	}
+	for i, f := range work.CgroupTasks {
+		plan.Arena.Store32(plan.CgroupTasks[i], uint32(f.Fd()))
 	}
 	if plan.ParentPidfd != 0 {
 		fd, err := unix.PidfdOpen(os.Getpid(), 0)
@@ -172,6 +185,8 @@ func (s *setup) start() error {
 		s.close()
 		return &InterruptedError{Signal: s.interrupted}
 	}
+	s.work.Trace.program(s.plan.Program, fmt.Sprintf("clone3(%s)", o.Flags))
+	s.work.Trace.Markf("clone3 the child")
 	task, err := clonecore.StartAs(clonecore.UseProcess, s.plan.Program, o)
 	s.task = task
 	s.mu.Unlock()
@@ -185,17 +200,21 @@ func (s *setup) start() error {
 		f.Close()
 	}
 	s.files = nil
+	s.work.Trace.Mark("state: record the child's pid")
 	if err := call(s.work.Cloned, task.TID); err != nil {
 		return s.fail(err)
 	}
 	for _, pt := range s.plan.Points {
+		s.work.Trace.Markf("wait for the child to reach the %s point", pt)
 		if err := s.at(pt); err != nil {
 			return s.fail(err)
 		}
 		if pt == childprog.PointReady && s.work.Gate != nil {
 			s.close()
+			s.work.Trace.atGate(s.task)
 			return nil
 		}
+		s.work.Trace.Markf("release the child from the %s point", pt)
 		if err := s.release(pt); err != nil {
 			return s.fail(err)
 		}
@@ -216,25 +235,33 @@ func (s *setup) at(pt childprog.Point) error {
 		return &InterruptedError{Signal: sig}
 	}
 	pid := s.pid()
+	tr := s.work.Trace
 	switch pt {
 	case childprog.PointNamespaces:
 		if s.plan.UserNS {
+			tr.Mark("at namespaces: write the id maps")
 			if err := writeIDMaps(s.task.TID, s.plan); err != nil {
 				return err
 			}
 		}
 		if s.plan.TimeOffsets != "" {
+			tr.Mark("at namespaces: write the clock offsets")
 			file := "/proc/" + strconv.Itoa(s.task.TID) + "/timens_offsets"
 			if err := os.WriteFile(file, []byte(s.plan.TimeOffsets), 0); err != nil {
 				return fmt.Errorf("linux.timeOffsets: write %s: %w", file, unwrapPath(err))
 			}
 		}
+		if s.work.Namespaces != nil {
+			tr.Mark("at namespaces: move the network devices in, put the child in its cgroups")
+		}
 		// The cloned task: its namespaces are the container's, and after
 		// a double fork the container's process does not exist yet.
 		return call(s.work.Namespaces, s.task.TID)
 	case childprog.PointMounted:
+		tr.Mark("at mounted: prestart, createRuntime and createContainer hooks")
 		return call(s.work.Mounted, pid)
 	case childprog.PointConsole:
+		tr.Mark("at console: take the pty master")
 		c, err := takeConsole(s.task, s.plan, s.work.ConsoleSize)
 		if err != nil {
 			return err
@@ -242,6 +269,7 @@ func (s *setup) at(pt childprog.Point) error {
 		s.console = c
 		return nil
 	case childprog.PointReady:
+		tr.Mark("at ready: record the container, startContainer hooks")
 		return call(s.work.Ready, pid)
 	}
 	return nil
@@ -282,7 +310,9 @@ func (s *setup) childGone(err error) error {
 // process id; on failure the child is gone.
 func (s *setup) finish() (int, error) {
 	s.close()
+	s.work.Trace.Mark("wait for the child's execve")
 	err := s.task.Join()
+	s.work.Trace.joined(s.task, err == nil)
 	if sig := s.interruption(); sig != nil {
 		err = &InterruptedError{Signal: sig}
 	}
@@ -334,6 +364,7 @@ func (s *setup) fail(err error) error {
 	}
 	unix.Kill(s.task.TID, unix.SIGKILL)
 	s.task.Join()
+	s.work.Trace.joined(s.task, false)
 	s.task.Reap()
 	if s.plan.DoubleFork {
 		if gc := s.grandchild(); gc > 0 {

@@ -35,6 +35,9 @@ type Bundle struct {
 	// RootFS is root.path made absolute against Dir and cleaned; "" when
 	// the spec has no root or an empty root.path.
 	RootFS string
+	// Raw is the config file's text, which Spec was decoded from: a
+	// container's record keeps it rather than encoding Spec again.
+	Raw []byte
 }
 
 // A LoadError is a config that cannot be read or decoded.
@@ -78,11 +81,11 @@ func Load(path string) (*rspec.Spec, error) {
 // Parse decodes a config held in memory; name stands for the file in
 // errors.
 func Parse(name string, data []byte) (*rspec.Spec, error) {
-	var s rspec.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
+	s, err := Decode(data)
+	if err != nil {
 		return nil, decodeError(name, data, err)
 	}
-	return &s, nil
+	return s, nil
 }
 
 // LoadBundle loads dir/config.json and resolves root.path against dir.
@@ -93,7 +96,11 @@ func LoadBundle(dir string) (*Bundle, error) {
 // LoadFile loads the config at path (any name: "spec.json") as a bundle
 // whose folder is the file's folder.
 func LoadFile(path string) (*Bundle, error) {
-	s, err := Load(path)
+	data, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Parse(path, data)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +108,7 @@ func LoadFile(path string) (*Bundle, error) {
 	if err != nil {
 		return nil, &LoadError{File: path, Err: fmt.Errorf("finding its folder: %w", err)}
 	}
-	b := &Bundle{Path: path, Dir: dir, Spec: s}
+	b := &Bundle{Path: path, Dir: dir, Spec: s, Raw: data}
 	if s.Root != nil && s.Root.Path != "" {
 		b.RootFS = b.Abs(s.Root.Path)
 	}

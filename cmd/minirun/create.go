@@ -31,8 +31,15 @@ func init() {
 namespaces, mounts, cgroups and devices are made and the createRuntime and
 createContainer hooks have run; its process waits, reading exec.fifo in the
 state folder, until "minirun start ID". The pid file is written before
-create returns. process.terminal needs --console-socket.`,
-		Flags:  createFlags(),
+create returns. process.terminal needs --console-socket.
+
+--trace prints on stderr, once create is done, one timeline from minirun's
+first instruction to the process waiting for start, as run --trace does
+(--json: as JSON).`,
+		Flags: append(createFlags(),
+			&cli.BoolFlag{Name: "trace", Usage: "time the create and every step of the child, and print the timeline on stderr"},
+			&cli.BoolFlag{Name: "json", Usage: "with --trace: print the timeline as JSON"},
+		),
 		Action: createAction,
 	})
 }
@@ -61,6 +68,15 @@ func bundleDir(c *cli.Context) string {
 }
 
 func createAction(c *cli.Context) error {
+	if c.Bool("json") && !c.Bool("trace") {
+		return usageError("create: --json goes with --trace")
+	}
+	var tr *container.Trace
+	if c.Bool("trace") {
+		tr = container.NewTrace()
+		defer printTrace(c, tr)
+	}
+	tr.Mark("parse the options")
 	id, err := containerID(c)
 	if err != nil {
 		return err
@@ -72,6 +88,8 @@ func createAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	o.Trace = tr
+	tr.Mark("load the config")
 	b, err := specs.LoadBundle(bundleDir(c))
 	if err != nil {
 		return badSpec(err)

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/minirun/minirun/internal/entrytime"
 )
 
 // Set at link time by the Makefile.
@@ -71,6 +73,7 @@ func newApp() *cli.App {
 }
 
 func main() {
+	entrytime.MarkMain() // for run --trace
 	os.Exit(run(os.Args))
 }
 

@@ -29,10 +29,18 @@ SIGUSR1/2 and SIGWINCH are forwarded, and minirun exits with the
 container's status (128+N when signal N killed it); the container is then
 deleted. While it runs, "minirun state/exec/kill ID" reach it (a SPEC.json
 run gets an ID of the form run-PID-N). --detach returns once its process
-runs and leaves it for "minirun delete".`,
+runs and leaves it for "minirun delete".
+
+--trace prints, on stderr once the container has ended, one timeline from
+minirun's first instruction to the container's process running: minirun's
+own phases, and every step of the child program as the child timed it,
+with its result, grouped by the spec field behind it. --json prints it as
+one JSON object instead.`,
 		Flags: append(createFlags(),
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the container's process runs"},
 			&cli.BoolFlag{Name: "explain", Usage: "print the clone flags and the child program, each step with the spec field behind it, and run nothing"},
+			&cli.BoolFlag{Name: "trace", Usage: "time the start, minirun's phases and every step of the child, and print the timeline on stderr"},
+			&cli.BoolFlag{Name: "json", Usage: "with --trace: print the timeline as JSON"},
 		),
 		Action: runAction,
 	})
@@ -67,11 +75,22 @@ func loadBundle(c *cli.Context) (*specs.Bundle, string, error) {
 }
 
 func runAction(c *cli.Context) error {
+	if c.Bool("json") && !c.Bool("trace") {
+		return usageError("run: --json goes with --trace")
+	}
+	var tr *container.Trace
+	if c.Bool("trace") {
+		tr = container.NewTrace()
+		defer printTrace(c, tr)
+	}
+	tr.Mark("parse the options")
 	o, err := createOptions(c)
 	if err != nil {
 		return err
 	}
 	o.Detach = c.Bool("detach")
+	o.Trace = tr
+	tr.Mark("load the config")
 	b, id, err := loadBundle(c)
 	if err != nil {
 		return badSpec(err)
@@ -105,6 +124,19 @@ func runAction(c *cli.Context) error {
 		return exitStatus(code)
 	}
 	return nil
+}
+
+// printTrace writes the timeline of a traced run on stderr.
+func printTrace(c *cli.Context, tr *container.Trace) {
+	var err error
+	if c.Bool("json") {
+		err = tr.WriteJSON(c.App.ErrWriter)
+	} else {
+		err = tr.WriteText(c.App.ErrWriter)
+	}
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "minirun: --trace: %v\n", err)
+	}
 }
 
 // badSpec gives a config that cannot be read or is invalid exit status 2:

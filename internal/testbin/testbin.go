@@ -22,7 +22,10 @@ func Build(dir string) (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "minirun")
-	build := exec.Command("go", "build", "-o", bin, "github.com/minirun/minirun/cmd/minirun")
+	// Linked as make build links it: -E gives run --trace the time of
+	// minirun's first instruction (internal/entrytime).
+	build := exec.Command("go", "build", "-ldflags", "-E github.com/minirun/minirun/internal/entrytime.entry",
+		"-o", bin, "github.com/minirun/minirun/cmd/minirun")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building minirun: %v\n%s", err, out)
