@@ -10,6 +10,7 @@ import (
 
 	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/namespaces"
+	"github.com/minirun/minirun/seccomp"
 	"github.com/minirun/minirun/specs"
 )
 
@@ -75,6 +76,9 @@ type CompileEnv struct {
 	// Cgroup says the parent places the child in the container's cgroups
 	// at PointNamespaces (a cgroup v1 hierarchy needs a write of its pid).
 	Cgroup bool
+	// SeccompArch is the GOARCH linux.seccomp is compiled for; empty is
+	// the one minirun runs on (the golden tests fix it).
+	SeccompArch string
 }
 
 // CgroupHierarchy is one cgroup mount of the host below /sys/fs/cgroup.
@@ -104,11 +108,14 @@ type CgroupHierarchy struct {
 //	  write(sync) - - - - - - - - - - - - - ->  pivot_root, pty
 //	                           <- - - - - - - -  PointConsole
 //	  pidfd_getfd the pty master                 read(sync)
-//	  write(sync) - - - - - - - - - - - - - ->  identity, capabilities
+//	  write(sync) - - - - - - - - - - - - - ->  [seccomp], identity, capabilities
+//	                           <- - - - - - - -  PointListener (a notifying filter)
+//	  pidfd_getfd the listener, send it          read(sync)
+//	  write(sync) - - - - - - - - - - - - - ->
 //	                           <- - - - - - - -  PointReady
 //	  startContainer hooks (create: exits;       read(gate)
 //	  start writes the gate, exec.fifo)
-//	  write(gate) - - - - - - - - - - - - - ->  execve
+//	  write(gate) - - - - - - - - - - - - - ->  [seccomp], execve
 //	  EOF on the exec pipe: exec'd, or the
 //	  block names the failing step
 //
@@ -161,6 +168,14 @@ type Plan struct {
 	// leaves the pty master's fd number at PointConsole; the parent takes
 	// the master with pidfd_getfd (see terminal).
 	Console uintptr
+	// Seccomp is linux.seccomp compiled (nil without one); the child
+	// installs it (see seccomp.go for where). Its Skipped says what the
+	// policy names that the filter leaves out.
+	Seccomp *seccomp.Filter
+	// Listener is set when the filter notifies: the arena word where the
+	// child leaves the listener's fd number at PointListener; the parent
+	// takes it with pidfd_getfd and sends it to linux.seccomp.listenerPath.
+	Listener uintptr
 }
 
 // A Point is a named place in a child program where the child stops,
@@ -178,12 +193,15 @@ const (
 	PointMounted
 	// PointConsole: the pty master's fd number is at Plan.Console.
 	PointConsole
+	// PointListener: the seccomp filter is installed and its listener's
+	// fd number is at Plan.Listener.
+	PointListener
 	// PointReady: execve is next. The parent runs the startContainer
 	// hooks; create leaves the child here, reading exec.fifo.
 	PointReady
 )
 
-var pointNames = [...]string{PointNamespaces: "namespaces", PointMounted: "mounted", PointConsole: "console", PointReady: "ready"}
+var pointNames = [...]string{PointNamespaces: "namespaces", PointMounted: "mounted", PointConsole: "console", PointListener: "listener", PointReady: "ready"}
 
 func (p Point) String() string {
 	if int(p) < len(pointNames) && pointNames[p] != "" {
@@ -221,6 +239,7 @@ func (p *Plan) Explain() string {
 	}
 	fmt.Fprintf(&b, "child program, %d steps:\n", p.Program.Len())
 	b.WriteString(p.Program.Explain())
+	p.explainSeccomp(&b)
 	return b.String()
 }
 
@@ -243,6 +262,8 @@ func (p *Plan) parentWork(pt Point) []string {
 		w = append(w, "run the prestart, createRuntime and createContainer hooks")
 	case PointConsole:
 		w = append(w, "pidfd_getfd the pty master")
+	case PointListener:
+		w = append(w, "pidfd_getfd the seccomp listener", "send it and the container's state to linux.seccomp.listenerPath")
 	case PointReady:
 		w = append(w, "run the startContainer hooks")
 	}
@@ -279,6 +300,9 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 			plan = nil
 		}
 	}()
+	if err := c.seccompFilter(); err != nil {
+		return nil, err
+	}
 	var nsList []rspec.LinuxNamespace
 	if s.Linux != nil {
 		nsList = s.Linux.Namespaces
@@ -526,9 +550,31 @@ func maps(m []rspec.LinuxIDMapping, id uint32) bool {
 	return false
 }
 
+// dumpable sets the child's dumpable flag (docs/design.md, rule 13). A task
+// that is not dumpable has its /proc/PID files owned by root and refuses
+// ptrace access — /proc/PID/exe (minirun's binary, until execve), mem,
+// fd, ns — to anyone without CAP_SYS_PTRACE over minirun's user
+// namespace: a process of the container cannot reach into the task that
+// sets it up, or into a created container's process waiting to be
+// started. With CLONE_VM the flag is minirun's own too: the memory is
+// minirun's. execve gives the process a flag of its own.
+func (c *compiler) dumpable(on bool, label string) {
+	v, shown := uintptr(0), "0"
+	if on {
+		v, shown = 1, "1"
+	}
+	c.b.prctl(label, "PR_SET_DUMPABLE", unix.PR_SET_DUMPABLE, v, shown)
+}
+
 // point stops the child at pt: it writes the point's number on the notify
 // pipe and reads one byte from the sync pipe (from the gate at
 // PointReady) before it goes on.
+//
+// Without privilege minirun needs the child dumpable while it works on it
+// (it writes /proc/PID/uid_map, opens /proc/PID/ns, takes fds with
+// pidfd_getfd, none of which it may do to a task that is not dumpable
+// without CAP_SYS_PTRACE), so there the child is dumpable while it waits
+// at a point, and not again once released.
 func (c *compiler) point(pt Point, label string) {
 	c.plan.Points = append(c.plan.Points, pt)
 	if c.plan.NotifyFD == 0 {

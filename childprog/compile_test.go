@@ -27,6 +27,7 @@ func testEnv() CompileEnv {
 		IsDir:       func(p string) bool { return p == "/proc/acpi" || p == "/sys/firmware" },
 		LastCap:     40,
 		ParentCheck: true,
+		SeccompArch: "amd64",
 		CloseFDs:    1,
 		CgroupHierarchies: []CgroupHierarchy{
 			{Dir: "memory", FSType: "cgroup", Options: "memory"},
@@ -60,7 +61,7 @@ func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
 // testdata/compile/NAME.explain (go test -run Golden -update rewrites them
 // after a reviewed change).
 func TestCompileGolden(t *testing.T) {
-	for _, name := range []string{"runc-default", "rootless", "joins", "full", "nomount"} {
+	for _, name := range []string{"runc-default", "rootless", "joins", "full", "nomount", "seccomp", "seccomp-nnp"} {
 		t.Run(name, func(t *testing.T) {
 			env := testEnv()
 			if name == "rootless" {

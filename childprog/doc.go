@@ -18,6 +18,8 @@
 //   - process.go: default devices and linux.devices, sysctls, cwd,
 //     rlimits and the last steps before execve.
 //   - identity.go: groups, uid and gid, capabilities, execve.
+//   - seccomp.go: linux.seccomp, compiled by package seccomp and installed
+//     as late as the kernel allows; a notifying filter's listener.
 //   - terminal.go: process.terminal, a pty from the container's devpts.
 //   - builder.go: one method per system call, each rendered strace-like
 //     for --explain.

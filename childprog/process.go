@@ -173,6 +173,9 @@ func (c *compiler) process() {
 			clonecore.Tolerate(unix.ENOSYS))
 	}
 	c.cwd()
+	if c.seccompBeforeIdentity() {
+		c.installSeccomp("without no_new_privs the kernel wants CAP_SYS_ADMIN, so before the capabilities are dropped; every call from here on passes it")
+	}
 	c.identity()
 	umask := uint64(0o022)
 	if p.User.Umask != nil {
@@ -197,8 +200,17 @@ func (c *compiler) process() {
 	empty := c.b.words(0)
 	c.b.simple("minirun: unblock every signal for the process", unix.SYS_RT_SIGPROCMASK, "rt_sigprocmask", []string{"SIG_SETMASK", "[]", "NULL", "8"},
 		unix.SIG_SETMASK, empty, 0, 8)
-	if h := c.s.Hooks; c.env.Gate || h != nil && len(h.StartContainer) > 0 {
+	h := c.s.Hooks
+	gate := c.env.Gate || h != nil && len(h.StartContainer) > 0
+	late := c.plan.Seccomp != nil && p.NoNewPrivileges
+	if late && gate && c.plan.Seccomp.Notify {
+		c.installSeccomp("no_new_privs; before the gate, so that its listener reaches the agent while the container is created")
+	}
+	if gate {
 		c.point(PointReady, "minirun: wait to be started (runtime-spec: start)")
+	}
+	if late && !(gate && c.plan.Seccomp.Notify) {
+		c.installSeccomp("no_new_privs: the last step before execve")
 	}
 	c.exec()
 }
