@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"time"
 
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/childprog"
+	"github.com/minirun/minirun/internal/procfs"
 	"github.com/minirun/minirun/namespaces"
 	"github.com/minirun/minirun/specs"
 	"github.com/minirun/minirun/statedir"
@@ -219,12 +221,19 @@ func (j *joined) reap() unix.WaitStatus {
 	}
 }
 
-// allCapabilities is every capability the kernel has, bounding, effective
-// and permitted: the runtime's own privileges, for its hooks.
+// allCapabilities is the runtime's own privileges, for its hooks: every
+// capability minirun itself holds in its permitted set, as bounding,
+// effective and permitted. Not every one the kernel knows: a capability
+// outside minirun's own bounding set (CAP_SYS_RESOURCE on some hosts) can
+// never be raised, and capset would refuse the lot.
 func allCapabilities() *rspec.LinuxCapabilities {
+	var prm uint64
+	if st, err := procfs.ReadStatus("/proc/self/status"); err == nil {
+		prm, _ = strconv.ParseUint(st["CapPrm"], 16, 64)
+	}
 	var all []string
 	for n := 0; n <= lastCap(); n++ {
-		if name, ok := specs.CapabilityName(n); ok {
+		if name, ok := specs.CapabilityName(n); ok && prm&(1<<n) != 0 {
 			all = append(all, name)
 		}
 	}
