@@ -93,7 +93,11 @@ func helperMain() int {
 			fmt.Sscan(arg, &code)
 			continue
 		default:
-			p.Err = "unknown probe"
+			if probeFn, ok := moreProbes[kind]; ok {
+				p = probeFn(arg)
+			} else {
+				p.Err = "unknown probe"
+			}
 		}
 		f.Probes[a] = p
 	}

@@ -25,6 +25,9 @@ type Runtime struct {
 	// Warn reports what the runtime goes on from (a failing poststart or
 	// poststop hook, as runtime-spec says); nil discards it.
 	Warn func(format string, a ...any)
+	// Debug reports what only --debug shows (the system calls a seccomp
+	// policy names that the filter leaves out); nil discards it.
+	Debug func(format string, a ...any)
 	// Rootless is set when minirun runs without privilege (--rootless,
 	// or an unprivileged user): cgroups it cannot create are then left
 	// out when the config asks for no limit, as runc does.
@@ -153,7 +156,8 @@ func compile(b *specs.Bundle, id string, o Options, gate, die bool, cg *cgroupPl
 	}
 	env.CloseFDs = 1 // the state folder's lock
 	env.Cgroup = cg.enters()
-	return childprog.Compile(b.Spec, env)
+	plan, err := childprog.Compile(b.Spec, env)
+	return plan, compileError(err, b.Path)
 }
 
 // listenFDs honours socket activation (sd_listen_fds): fds 3 … 3+N-1
@@ -225,6 +229,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		Cloned:      func(pid int) error { return record(c, r, pid) },
 		Namespaces:  join.enter,
 		Mounted:     rt.createHooks(r),
+		Listener:    rt.listenerWork(b.Spec.Linux, r, rspec.StateCreating),
 	}
 	s, err := newSetup(plan, work)
 	if err != nil {
@@ -254,6 +259,7 @@ func (rt *Runtime) prepare(b *specs.Bundle, id string, o Options, gate, die bool
 		return nil, nil, err
 	}
 	plan, err := compile(b, id, o, gate, die, cg)
+	rt.reportSkipped(plan)
 	return plan, cg, err
 }
 

@@ -62,6 +62,9 @@ type parentWork struct {
 	Namespaces func(pid int) error
 	// Mounted runs at PointMounted.
 	Mounted func(pid int) error
+	// Listener runs at PointListener with the seccomp filter's listener,
+	// taken from the child; setup closes its copy afterwards.
+	Listener func(pid int, listener *os.File) error
 	// Ready runs at PointReady, before the gate is opened.
 	Ready func(pid int) error
 	// Gate, if set, is what the child reads at PointReady (create's
@@ -237,6 +240,16 @@ func (s *setup) at(pt childprog.Point) error {
 		}
 		s.console = c
 		return nil
+	case childprog.PointListener:
+		l, err := takeFD(s.task, s.plan, s.plan.Listener, "seccomp listener")
+		if err != nil {
+			return fmt.Errorf("linux.seccomp.listenerPath: take the listener from the container: %w", err)
+		}
+		defer l.Close()
+		if s.work.Listener == nil {
+			return fmt.Errorf("linux.seccomp.listenerPath: minirun has nowhere to send the listener")
+		}
+		return s.work.Listener(pid, l)
 	case childprog.PointReady:
 		return call(s.work.Ready, pid)
 	}

@@ -8,8 +8,8 @@ import (
 
 // Unsupported lists the parts of a valid spec that minirun cannot apply
 // yet. Each is refused rather than skipped: a container that silently
-// runs without the seccomp filter or the label it asked for is worse than
-// one that does not start. (linux.resources are checked against this
+// runs without the label it asked for is worse than one that does not
+// start. (linux.resources are checked against this
 // host's cgroups by package cgroups, one line per field it cannot apply.)
 func Unsupported(s *rspec.Spec, file string) error {
 	var errs []specs.FieldError
@@ -17,9 +17,6 @@ func Unsupported(s *rspec.Spec, file string) error {
 		errs = append(errs, specs.FieldError{Path: path, Msg: what + " is not supported yet"})
 	}
 	if l := s.Linux; l != nil {
-		if l.Seccomp != nil {
-			add("linux.seccomp", "a seccomp filter")
-		}
 		if l.IntelRdt != nil {
 			add("linux.intelRdt", "Intel RDT")
 		}
