@@ -124,13 +124,13 @@ func TestCompileShape(t *testing.T) {
 				`mknodat(fd<etc>, "hosts", S_IFREG|0644, 0)`,
 				`openat(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward", O_WRONLY|O_CLOEXEC, 0)`, `write(fd</proc/self/oom_score_adj>, "500", 3)`,
 				`prlimit64(0, RLIMIT_NOFILE, {cur=256, max=512}, NULL)`, `umask(077)`, `prctl(PR_SET_NO_NEW_PRIVS, 1)`,
-				`mkdirat(fd<home/app>, "work", 0755)`, `chdir("/home/app/work")`, `unshare(CLONE_NEWTIME|CLONE_NEWPID)`,
+				`mkdirat(fd<home/app>, "work", 0755)`, `fchdir(fd<home/app/work>)`, `unshare(CLONE_NEWTIME|CLONE_NEWPID)`,
 				`read(fd<sync>, buf, 1)                                       # linux.namespaces: wait for minirun to write the clock offsets`, `execve("/opt/bin/app"`, `execve("/usr/bin/app"`,
 				`mount(NULL, "/", NULL, MS_PRIVATE, NULL)`, `setdomainname("example.test", 12)`},
 			wantNotSteps: []string{`execve("/bin/app"`}},
 		{name: "nomount",
 			wantFlags: clonecore.VM | clonecore.NEWPID | clonecore.NEWNET | clonecore.NEWUTS, wantNotFlags: clonecore.NEWNS,
-			wantSteps: []string{`chdir("/bundle/rootfs")`, `chroot(".")`, `mkdirat(AT_FDCWD, "/work", 0755)`, `chdir("/work")`,
+			wantSteps: []string{`chdir("/bundle/rootfs")`, `chroot(".")`, `mkdirat(fd</>, "work", 0755)`, `fchdir(fd<work>)`,
 				`write(fd</proc/self/oom_score_adj>, "100", 3)`, `write(fd</proc/sys/net/ipv4/ip_forward>, "1", 1)`},
 			wantNotSteps: []string{`pivot_root(`, `mount(`, `mknodat(`, `open_tree(`, `fsmount(`}},
 	}
@@ -186,7 +186,7 @@ func TestCompileOrder(t *testing.T) {
 		"umask(0)", `mount(NULL, "/", NULL, MS_REC|MS_SLAVE, NULL)`, `fsopen("proc"`, `mknodat(fd<dev>, "null"`, `mkdirat(fd<home/app>, "work"`,
 		`pivot_root(".", ".")`, `/proc/sys/`, `linux.maskedPaths[0]`, `linux.readonlyPaths[0]`,
 		`mount(NULL, "/", NULL, MS_PRIVATE, NULL)`, `openat(AT_FDCWD, "/dev/ptmx"`,
-		`setsid()`, `sethostname(`, `prlimit64(`, `chdir("/home/app/work")`, `PR_CAPBSET_DROP`,
+		`setsid()`, `sethostname(`, `prlimit64(`, `fchdir(fd<home/app/work>)`, `PR_CAPBSET_DROP`,
 		`setgroups(`, `setresgid(`, `PR_SET_KEEPCAPS`, `setresuid(`, `capset(`, `PR_CAP_AMBIENT`, `umask(077)`,
 		`PR_SET_NO_NEW_PRIVS`, `close_range(3,`, `rt_sigprocmask(SIG_SETMASK, [], NULL, 8)`, `execve(`,
 	}
@@ -206,7 +206,7 @@ func TestCompileOrder(t *testing.T) {
 func TestCompileOrderNoMount(t *testing.T) {
 	listing := compileFile(t, "nomount.json", testEnv()).Explain()
 	order := []string{`/proc/self/oom_score_adj`, `/proc/sys/net/ipv4/ip_forward`, `chdir("/bundle/rootfs")`, `chroot(".")`,
-		`chdir("/")`, `sethostname(`, `mkdirat(AT_FDCWD, "/work", 0755)`, `chdir("/work")`, `execve("/bin/app"`}
+		`chdir("/")`, `sethostname(`, `mkdirat(fd</>, "work", 0755)`, `fchdir(fd<work>)`, `execve("/bin/app"`}
 	at := 0
 	for _, s := range order {
 		i := strings.Index(listing[at:], s)

@@ -243,25 +243,36 @@ func (c *compiler) writeFile(label, file, value string) {
 }
 
 // cwd enters process.cwd, creating it first if the image lacks it and the
-// filesystem step did not (a container without a mount namespace).
+// filesystem step did not (a container without a mount namespace). It is
+// resolved inside the process's root, from an fd of "/", with
+// RESOLVE_IN_ROOT: ".." stops at the root, and a magic link such as
+// /proc/self/fd/N — which would lead to whatever minirun holds open as fd
+// N, a folder of the host's (CVE-2024-21626) — is refused with EXDEV.
+// A plain chdir would follow it.
 func (c *compiler) cwd() {
 	cwd := path.Clean(c.s.Process.Cwd)
 	if cwd == "" || cwd == "." {
 		cwd = "/"
 	}
-	parts := strings.Split(strings.TrimPrefix(cwd, "/"), "/")
-	if c.madeCwd || c.env.Exec {
+	label := "process.cwd: " + cwd
+	rel := strings.TrimPrefix(path.Clean("/"+cwd), "/")
+	root := c.b.newFD("/")
+	c.b.openat(label+" (resolved inside the root: no magic link leads out, CVE-2024-21626)", atFDCWD, "/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, root)
+	dir := root
+	switch {
+	case rel == "":
+	case c.madeCwd || c.env.Exec:
 		// Made inside the rootfs already; a joined process finds it
 		// there or fails, as runc exec does.
-		parts = nil
+		dir = c.b.newFD(rel)
+		c.b.openat2(label, c.b.slotFD(root), rel,
+			unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, unix.RESOLVE_IN_ROOT, dir)
+	default:
+		dir = c.b.mkdirAll(label, rootDirs{root: c.b.slotFD(root)}, rel)
 	}
-	for i := range parts {
-		if parts[i] == "" {
-			continue
-		}
-		d := "/" + path.Join(parts[:i+1]...)
-		c.b.call("process.cwd: "+cwd, unix.SYS_MKDIRAT, "mkdirat", []string{"AT_FDCWD", q(d), "0755"},
-			[]clonecore.Arg{clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str(d)), clonecore.Imm(0o755)}, clonecore.Tolerate(unix.EEXIST))
+	c.b.call(label, unix.SYS_FCHDIR, "fchdir", []string{c.b.names[dir]}, []clonecore.Arg{dir.Value()})
+	if dir != root {
+		c.b.close(label, c.b.slotFD(dir))
 	}
-	c.b.simple("process.cwd: "+cwd, unix.SYS_CHDIR, "chdir", []string{q(cwd)}, c.b.str(cwd))
+	c.b.close(label, c.b.slotFD(root))
 }

@@ -56,7 +56,7 @@ func TestCompileSeccompPlacement(t *testing.T) {
 		points []Point
 	}{
 		{name: "without no_new_privs: before the bounding set, the ids and capset", file: "seccomp.json",
-			order: []string{`chdir("/")`, `seccomp(`, `prctl(PR_CAPBSET_DROP`, `setgroups(`, `setresgid(`, `setresuid(`, `capset(`, `execve(`}},
+			order: []string{`fchdir(fd</>)`, `seccomp(`, `prctl(PR_CAPBSET_DROP`, `setgroups(`, `setresgid(`, `setresuid(`, `capset(`, `execve(`}},
 		{name: "without no_new_privs, gate: the gate's read is filtered too", file: "seccomp.json", gate: true,
 			order:  []string{`seccomp(`, `capset(`, `write(fd<notify>, [ready]`, `read(fd<gate>`, `execve(`},
 			points: []Point{PointReady}},
