@@ -399,6 +399,7 @@ func (c *compiler) joinsMount() bool {
 // minirun's it must not hold (a state folder's lock would keep every
 // other command waiting while a created container waits for start).
 func (c *compiler) lifeline() {
+	c.dumpable(false, "minirun: not dumpable until execve (docs/design.md, rule 13)")
 	c.b.prctl("minirun: die with minirun during setup", "PR_SET_PDEATHSIG", unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), "SIGKILL")
 	if c.env.ParentCheck {
 		// A pidfd of minirun's, polled without waiting: readable once
@@ -576,6 +577,10 @@ func (c *compiler) dumpable(on bool, label string) {
 // without CAP_SYS_PTRACE), so there the child is dumpable while it waits
 // at a point, and not again once released.
 func (c *compiler) point(pt Point, label string) {
+	if c.env.Rootless {
+		c.dumpable(true, "minirun: dumpable while minirun works on it at the "+pt.String()+" point (minirun runs without privilege)")
+		defer c.dumpable(false, "minirun: not dumpable again (docs/design.md, rule 13)")
+	}
 	c.plan.Points = append(c.plan.Points, pt)
 	if c.plan.NotifyFD == 0 {
 		c.plan.NotifyFD, c.plan.SyncFD = c.b.word(), c.b.word()

@@ -40,9 +40,13 @@ import (
 
 // listenerCalls are the system calls the child makes between installing a
 // notifying filter and the parent holding its listener: the point's write
-// and read. TestCompileSeccompListenerCalls checks the list against the
-// program.
+// and read, and without privilege the prctl that makes it dumpable for the
+// parent (see point). TestCompileSeccompListenerCalls checks the list
+// against the program.
 func (c *compiler) listenerCalls() []string {
+	if c.env.Rootless {
+		return []string{"prctl", "write", "read"}
+	}
 	return []string{"write", "read"}
 }
 

