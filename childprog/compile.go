@@ -279,6 +279,9 @@ type compiler struct {
 	b       *builder
 	plan    *Plan
 	madeCwd bool // process.cwd was created inside the rootfs
+	// null holds a detached mount of the host's /dev/null, taken before
+	// pivot_root, for the masks (maskAndReadonly); NoSlot without one.
+	null clonecore.Slot
 }
 
 // Compile turns a validated spec into a Plan. It is a pure function of the
@@ -292,7 +295,7 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &compiler{s: s, env: env, b: newBuilder(arena), plan: &Plan{Arena: arena, Program: nil}}
+	c := &compiler{s: s, env: env, b: newBuilder(arena), plan: &Plan{Arena: arena, Program: nil}, null: clonecore.NoSlot}
 	c.plan.Program = c.b.p
 	defer func() {
 		if err != nil {
@@ -622,6 +625,7 @@ func (c *compiler) filesystem() {
 	if h := c.s.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
 		c.point(PointMounted, "hooks: wait while minirun runs the prestart, createRuntime and createContainer hooks")
 	}
+	c.takeNull()
 	c.pivot(r)
 	// Sysctls go through the container's /proc/sys, before readonlyPaths
 	// makes it read-only.
@@ -706,8 +710,11 @@ func (c *compiler) maskAndReadonly() {
 					clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))
 			}
 			if !dir {
-				c.b.mount(label, "/dev/null", p, "", unix.MS_BIND, "", clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))
+				c.maskWithNull(label, p, !file)
 			}
+		}
+		if c.null != clonecore.NoSlot {
+			c.b.close("linux.maskedPaths", c.b.slotFD(c.null))
 		}
 		for i, p := range l.ReadonlyPaths {
 			label := fmt.Sprintf("linux.readonlyPaths[%d]: %s read-only", i, p)
@@ -719,6 +726,44 @@ func (c *compiler) maskAndReadonly() {
 	if c.s.Root != nil && c.s.Root.Readonly {
 		c.setattr("root.readonly: the root mount read-only", "/", 0, unix.MOUNT_ATTR_RDONLY)
 	}
+}
+
+// takeNull clones the host's /dev/null, before pivot_root, as the mount
+// the masks of linux.maskedPaths are made of. The container's own /dev/null
+// is the image's, or a node in a /dev the container may share: a symlink
+// there to /proc/sys/kernel/core_pattern made the mask a writable
+// core_pattern (CVE-2025-31133). The host's is what minirun trusts.
+func (c *compiler) takeNull() {
+	l := c.s.Linux
+	if l == nil || len(l.MaskedPaths) == 0 {
+		return
+	}
+	c.null = c.b.newFD("/dev/null")
+	c.b.call("linux.maskedPaths: the host's /dev/null, for the masks (CVE-2025-31133: not the container's)", unix.SYS_OPEN_TREE, "open_tree",
+		[]string{"AT_FDCWD", q("/dev/null"), "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC"},
+		[]clonecore.Arg{clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str("/dev/null")), clonecore.Imm(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)},
+		clonecore.SaveTo(c.null))
+	c.b.renameResult(c.null)
+}
+
+// maskWithNull covers the file at p with a clone of the host's /dev/null
+// (takeNull). ENOENT: nothing there to mask. When p may be a directory
+// (maybeDir), masked with a tmpfs just before, move_mount's EINVAL is the
+// kernel's word for a file mount moved onto one (mount(2) said ENOTDIR).
+func (c *compiler) maskWithNull(label, p string, maybeDir bool) {
+	tree := c.b.newFD("mask")
+	c.b.call(label, unix.SYS_OPEN_TREE, "open_tree", []string{c.b.names[c.null], `""`, "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_EMPTY_PATH"},
+		[]clonecore.Arg{c.null.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_EMPTY_PATH)},
+		clonecore.SaveTo(tree))
+	c.b.renameResult(tree)
+	tolerate := clonecore.Tolerate(unix.ENOENT)
+	if maybeDir {
+		tolerate = clonecore.Tolerate(unix.ENOENT, unix.EINVAL)
+	}
+	c.b.call(label, unix.SYS_MOVE_MOUNT, "move_mount", []string{c.b.names[tree], `""`, "AT_FDCWD", q(p), "MOVE_MOUNT_F_EMPTY_PATH"},
+		[]clonecore.Arg{tree.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str(p)), clonecore.Imm(unix.MOVE_MOUNT_F_EMPTY_PATH)},
+		tolerate)
+	c.b.close(label, c.b.slotFD(tree))
 }
 
 // setattr sets mount attributes on the mount at path p.

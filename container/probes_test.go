@@ -26,7 +26,8 @@ import (
 //	fds               Entries: every fd of the helper and its target
 //	chdir:PATH        chdir, then getcwd: Content the cwd, Err the errno
 //	caps              Content: CapInh CapPrm CapEff CapBnd CapAmb of the helper
-//	mknod:PATH        mknod a char device 1:3 (null) at PATH
+//	mknod:PATH:T:MAJ:MIN  mknod a node of type T (c or b) at PATH
+//	chown:PATH        chown PATH to 0:0
 //	race:MARK:FIFO    CVE-2019-5736's exploit (raceProbe)
 var moreProbes = map[string]func(string) probe{
 	"race":     raceProbe,
@@ -39,7 +40,8 @@ var moreProbes = map[string]func(string) probe{
 	"fds":      func(string) probe { return fdsProbe() },
 	"chdir":    chdirProbe,
 	"caps":     func(string) probe { return capsProbe() },
-	"mknod":    func(p string) probe { return errProbe(unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3)))) },
+	"mknod":    mknodProbe,
+	"chown":    func(p string) probe { return errProbe(unix.Chown(p, 0, 0)) },
 }
 
 // sysNumbers are the system calls sys: makes, by name.
@@ -237,4 +239,18 @@ func raceProbe(arg string) probe {
 		note("wrote over the binary")
 	}
 	return pr
+}
+
+func mknodProbe(arg string) probe {
+	parts := strings.Split(arg, ":")
+	if len(parts) != 4 {
+		return probe{Err: "want PATH:TYPE:MAJOR:MINOR"}
+	}
+	mode := uint32(unix.S_IFCHR)
+	if parts[1] == "b" {
+		mode = unix.S_IFBLK
+	}
+	maj, _ := strconv.Atoi(parts[2])
+	minor, _ := strconv.Atoi(parts[3])
+	return errProbe(unix.Mknod(parts[0], mode|0o666, int(unix.Mkdev(uint32(maj), uint32(minor)))))
 }
