@@ -373,7 +373,7 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 			// A joined mount namespace is the container's filesystem as
 			// it is: setns made its root the process's root, and nothing
 			// in it is changed (Validate refuses what would).
-			c.sysctls()
+			c.sysctlsOwnProc()
 		default:
 			c.sysctls()
 			c.chrootRootfs()
@@ -627,9 +627,7 @@ func (c *compiler) filesystem() {
 	}
 	c.takeNull()
 	c.pivot(r)
-	// Sysctls go through the container's /proc/sys, before readonlyPaths
-	// makes it read-only.
-	c.sysctls()
+	c.sysctlsOwnProc()
 	c.maskAndReadonly()
 	c.rootPropagation()
 }

@@ -122,7 +122,7 @@ func TestCompileShape(t *testing.T) {
 				`mkdirat(fd<dev>, "net", 0755)`, `open_tree(AT_FDCWD, "/bundle/data", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE)`,
 				`{attr_set=MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV, attr_clr=0}`, `{propagation=MS_SLAVE}`,
 				`mknodat(fd<etc>, "hosts", S_IFREG|0644, 0)`,
-				`openat(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward", O_WRONLY|O_CLOEXEC, 0)`, `write(fd</proc/self/oom_score_adj>, "500", 3)`,
+				`openat(fd<mnt>, "sys/net/ipv4/ip_forward", O_WRONLY|O_CLOEXEC, 0)`, `write(fd</proc/self/oom_score_adj>, "500", 3)`,
 				`prlimit64(0, RLIMIT_NOFILE, {cur=256, max=512}, NULL)`, `umask(077)`, `prctl(PR_SET_NO_NEW_PRIVS, 1)`,
 				`mkdirat(fd<home/app>, "work", 0755)`, `fchdir(fd<home/app/work>)`, `unshare(CLONE_NEWTIME|CLONE_NEWPID)`,
 				`read(fd<sync>, buf, 1)                                       # linux.namespaces: wait for minirun to write the clock offsets`, `execve("/opt/bin/app"`, `execve("/usr/bin/app"`,
@@ -184,7 +184,7 @@ func TestCompileOrder(t *testing.T) {
 	order := []string{
 		"PR_SET_PDEATHSIG, SIGKILL", `unshare(CLONE_NEWTIME|CLONE_NEWPID)`, `read(fd<sync>`, `clone(CLONE_PARENT`, `exit_if(`,
 		"umask(0)", `mount(NULL, "/", NULL, MS_REC|MS_SLAVE, NULL)`, `fsopen("proc"`, `mknodat(fd<dev>, "null"`, `mkdirat(fd<home/app>, "work"`,
-		`pivot_root(".", ".")`, `/proc/sys/`, `linux.maskedPaths[0]`, `linux.readonlyPaths[0]`,
+		`pivot_root(".", ".")`, `fsopen("proc"`, `"sys/net/ipv4/ip_forward"`, `linux.maskedPaths[0]`, `linux.readonlyPaths[0]`,
 		`mount(NULL, "/", NULL, MS_PRIVATE, NULL)`, `openat(AT_FDCWD, "/dev/ptmx"`,
 		`setsid()`, `sethostname(`, `prlimit64(`, `fchdir(fd<home/app/work>)`, `PR_CAPBSET_DROP`,
 		`setgroups(`, `setresgid(`, `PR_SET_KEEPCAPS`, `setresuid(`, `capset(`, `PR_CAP_AMBIENT`, `umask(077)`,

@@ -215,13 +215,40 @@ func (c *compiler) process() {
 	c.exec()
 }
 
-// sysctls writes linux.sysctl, each key through /proc/sys.
+// sysctls writes linux.sysctl, each key through /proc/sys of the host's
+// /proc (before the chroot of a container without a mount namespace): the
+// namespaced sysctls are the writer's namespaces', whichever procfs is
+// written.
 func (c *compiler) sysctls() {
 	if l := c.s.Linux; l != nil {
 		for _, k := range specs.SortedKeys(l.Sysctl) {
 			c.writeFile(fmt.Sprintf("linux.sysctl[%q]", k), sysctlPath(k), l.Sysctl[k])
 		}
 	}
+}
+
+// sysctlsOwnProc writes linux.sysctl through a procfs of the child's own,
+// detached, never mounted in the container: the container's /proc may be
+// the image's (a folder of fake files where the config mounts no proc),
+// where a write would land in a file and the kernel keep its value — the
+// class of CVE-2019-16884. (The namespaced sysctls are the writer's
+// namespaces', whichever procfs is written.)
+func (c *compiler) sysctlsOwnProc() {
+	l := c.s.Linux
+	if l == nil || len(l.Sysctl) == 0 {
+		return
+	}
+	const label = "linux.sysctl: a procfs of the child's own, never the container's /proc"
+	mnt := c.b.fsCreate(label, "proc", "proc", mountPlan{attrSet: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC})
+	for _, k := range specs.SortedKeys(l.Sysctl) {
+		label := fmt.Sprintf("linux.sysctl[%q]", k)
+		rel := strings.TrimPrefix(sysctlPath(k), "/proc/")
+		f := c.b.newFD(rel)
+		c.b.openat(label, c.b.slotFD(mnt), rel, unix.O_WRONLY|unix.O_CLOEXEC, 0, f)
+		c.b.write(label, c.b.slotFD(f), l.Sysctl[k])
+		c.b.close(label, c.b.slotFD(f))
+	}
+	c.b.close(label, c.b.slotFD(mnt))
 }
 
 // makeCwd creates process.cwd inside the rootfs, before the root may become

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -100,6 +101,93 @@ func TestAttackMountRace(t *testing.T) {
 	t.Logf("100 runs against the flipping destination: %d started, %d refused", started, failed)
 	checkNothingLeft(t, before)
 	checkHostFolder(t, host)
+}
+
+// TestAttackFakeProc is CVE-2019-16884's class: an image whose /proc is not
+// a folder to mount procfs on but a symlink elsewhere, or a folder of fake
+// files. proc (and sysfs) are mounted only on a real folder: a symlinked
+// destination is refused. Over a folder, the fake files are hidden, the
+// masks mask the real ones, and linux.sysctl is written to the kernel,
+// never to a file of the image, even when the config mounts proc
+// elsewhere and leaves the image's /proc in view.
+func TestAttackFakeProc(t *testing.T) {
+	needRoot(t, "runs containers")
+	fake := func(t *testing.T, tb *testBundle, dir string) {
+		tb.mkdirs(t, dir+"/sys/net/ipv4", dir+"/self")
+		for file, content := range map[string]string{"kcore": "fake kcore\n", "sys/net/ipv4/ip_forward": "0\n", "self/status": "Name: fake\n"} {
+			if err := os.WriteFile(filepath.Join(tb.Rootfs, dir, file), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Run("symlink", func(t *testing.T) {
+		host := hostFolder(t)
+		for _, target := range []string{"fakeproc", host} {
+			resolved := "/" + strings.TrimPrefix(target, "/")
+			tb := helperBundle(t, specs.GenerateOptions{})
+			fake(t, tb, "fakeproc")
+			if err := os.Symlink(target, filepath.Join(tb.Rootfs, "proc")); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshotHost(t)
+			_, out, err := runCaptured(t, tb.save(t))
+			checkNothingLeft(t, before)
+			want := fmt.Sprintf("mounts[0].destination: /proc: a symlink in the image (-> %s): proc and sysfs are mounted only on a folder of their own", resolved)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("/proc -> %s: got error %v, stdout %q; want %q", target, err, out, want)
+			}
+		}
+		checkHostFolder(t, host)
+	})
+	t.Run("folder of fake files", func(t *testing.T) {
+		tb := helperBundle(t, specs.GenerateOptions{}, "read:/proc/timer_list", "read:/proc/sys/net/ipv4/ip_forward")
+		fake(t, tb, "proc")
+		tb.Spec.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+		before := snapshotHost(t)
+		f := runFacts(t, tb)
+		checkNothingLeft(t, before)
+		if f.Status["Name"] != "helper" {
+			t.Errorf("/proc/self/status: Name %q, want helper (the kernel's)", f.Status["Name"])
+		}
+		if got := f.Probes["read:/proc/timer_list"]; got.Content != "" || got.Err != "" {
+			t.Errorf("/proc/timer_list: got %+v, want it masked (empty)", got)
+		}
+		if got := f.Probes["read:/proc/sys/net/ipv4/ip_forward"].Content; got != "1\n" {
+			t.Errorf("ip_forward: got %q, want the kernel's 1", got)
+		}
+	})
+	t.Run("proc mounted elsewhere", func(t *testing.T) {
+		tb := helperBundle(t, specs.GenerateOptions{}, "read:/proc/sys/net/ipv4/ip_forward", "read:/realproc/sys/net/ipv4/ip_forward", "read:/proc/kcore")
+		fake(t, tb, "proc")
+		tb.Spec.Root.Readonly = false
+		tb.Spec.Mounts[0].Destination = "/realproc" // runc's spec has proc first
+		tb.Spec.Linux.ReadonlyPaths, tb.Spec.Linux.MaskedPaths = nil, []string{"/proc/kcore"}
+		tb.Spec.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+		before := snapshotHost(t)
+		code, out, err := runCaptured(t, tb.save(t))
+		checkNothingLeft(t, before)
+		if err != nil || code != 0 {
+			t.Fatalf("got status %d, error %v; want 0", code, err)
+		}
+		// The helper's own look at /proc finds the fake one: its
+		// complaints are expected.
+		var f facts
+		if err := json.Unmarshal([]byte(out), &f); err != nil {
+			t.Fatalf("the helper's output: %v: %q", err, out)
+		}
+		for _, c := range []struct{ what, got, want string }{
+			{"the kernel's ip_forward", f.Probes["read:/realproc/sys/net/ipv4/ip_forward"].Content, "1\n"},
+			{"the image's fake ip_forward", f.Probes["read:/proc/sys/net/ipv4/ip_forward"].Content, "0\n"},
+			{"the image's fake kcore, masked", f.Probes["read:/proc/kcore"].Content, ""},
+		} {
+			if c.got != c.want {
+				t.Errorf("%s: got %q, want %q", c.what, c.got, c.want)
+			}
+		}
+		if data, _ := os.ReadFile(filepath.Join(tb.Rootfs, "proc/sys/net/ipv4/ip_forward")); string(data) != "0\n" {
+			t.Errorf("the image's fake ip_forward after the run: got %q, want it untouched", data)
+		}
+	})
 }
 
 // noDevMount takes the /dev tmpfs and every mount below /dev out of the
@@ -205,6 +293,46 @@ func TestAttackDeviceNodes(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", c.probe, got, c.want)
 		}
 	}
+}
+
+// TestAttackSymlinkedDevProc: an image whose /dev and /proc are symlinks
+// to a folder of the host's. runc 1.1 followed such a /dev out of the
+// rootfs and made the container's device nodes in the host's folder;
+// minirun resolves /dev inside the rootfs (its nodes land in the rootfs's
+// own copy of the path), and refuses to mount proc on a symlink. The host
+// folder stays as it was.
+func TestAttackSymlinkedDevProc(t *testing.T) {
+	needRoot(t, "runs containers")
+	host := hostFolder(t)
+	t.Run("dev", func(t *testing.T) {
+		tb := helperBundle(t, specs.GenerateOptions{}, "stat:/dev/null", "ls:"+host)
+		tb.Spec.Root.Readonly = false
+		if err := os.Symlink(host, filepath.Join(tb.Rootfs, "dev")); err != nil {
+			t.Fatal(err)
+		}
+		before := snapshotHost(t)
+		f := runFacts(t, tb)
+		checkNothingLeft(t, before)
+		if got := f.Probes["stat:/dev/null"]; got.Type != "char" || got.Major != 1 || got.Minor != 3 {
+			t.Errorf("/dev/null in the container: got %+v, want the null device", got)
+		}
+		if got := f.Probes["ls:"+host].Entries; !slices.Contains(got, "null") {
+			t.Errorf("%s in the container: got %q, want the container's /dev there, inside its rootfs", host, got)
+		}
+	})
+	t.Run("proc", func(t *testing.T) {
+		tb := helperBundle(t, specs.GenerateOptions{})
+		if err := os.Symlink(host, filepath.Join(tb.Rootfs, "proc")); err != nil {
+			t.Fatal(err)
+		}
+		before := snapshotHost(t)
+		_, _, err := runCaptured(t, tb.save(t))
+		checkNothingLeft(t, before)
+		if err == nil || !strings.Contains(err.Error(), "mounts[0].destination: /proc: a symlink in the image") {
+			t.Errorf("got %v, want mounts[0] refused", err)
+		}
+	})
+	checkHostFolder(t, host)
 }
 
 // vfsCapData is struct vfs_cap_data, revision 2 (linux/capability.h): the
