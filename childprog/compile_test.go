@@ -67,7 +67,11 @@ func TestCompileGolden(t *testing.T) {
 			if name == "rootless" {
 				env.Rootless = true
 			}
-			got := compileFile(t, name+".json", env).Explain()
+			plan := compileFile(t, name+".json", env)
+			if err := plan.Verify(); err != nil {
+				t.Errorf("Verify: %v", err)
+			}
+			got := plan.Explain()
 			golden := filepath.Join("testdata", "compile", name+".explain")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {

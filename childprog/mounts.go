@@ -126,7 +126,9 @@ func (b *builder) mkdirAll(label string, r rootDirs, rel string, resolve ...uint
 // target creates a mount's destination inside the rootfs — a directory, or
 // an empty file when a file is bind-mounted — and returns the slot of an
 // O_PATH fd of it for move_mount.
-func (b *builder) target(label string, r rootDirs, dest string, file bool) clonecore.Slot {
+//
+// resolve adds RESOLVE_* flags to the opens of a folder's components.
+func (b *builder) target(label string, r rootDirs, dest string, file bool, resolve ...uint64) clonecore.Slot {
 	rel := strings.TrimPrefix(path.Clean(dest), "/")
 	if rel == "" {
 		s := b.newFD("/")
@@ -134,7 +136,7 @@ func (b *builder) target(label string, r rootDirs, dest string, file bool) clone
 		return s
 	}
 	if !file {
-		return b.mkdirAll(label, r, rel)
+		return b.mkdirAll(label, r, rel, resolve...)
 	}
 	// mknodat makes an empty file without opening anything: whatever the
 	// image already has there (EEXIST) is left alone, since opening it
@@ -304,7 +306,7 @@ func (c *compiler) mounts(r rootDirs) {
 		if (typ == "proc" || typ == "sysfs") && !o.bind {
 			// The same in the child, should the image change in between:
 			// no symlink on the way.
-			tgt := c.b.mkdirAll(label, r, strings.TrimPrefix(path.Clean(m.Destination), "/"), unix.RESOLVE_NO_SYMLINKS)
+			tgt := c.b.target(label, r, m.Destination, false, unix.RESOLVE_NO_SYMLINKS)
 			c.b.fsMount(label, typ, m.Source, tgt, o)
 			c.b.close(label, c.b.slotFD(tgt))
 			continue
