@@ -176,6 +176,10 @@ type Plan struct {
 	// child leaves the listener's fd number at PointListener; the parent
 	// takes it with pidfd_getfd and sends it to linux.seccomp.listenerPath.
 	Listener uintptr
+	// SeccompStep is the index of the step that installs the filter, -1
+	// without one: a step after it that fails may have been refused by
+	// the filter.
+	SeccompStep int
 }
 
 // A Point is a named place in a child program where the child stops,
@@ -295,7 +299,7 @@ func Compile(s *rspec.Spec, env CompileEnv) (plan *Plan, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &compiler{s: s, env: env, b: newBuilder(arena), plan: &Plan{Arena: arena, Program: nil}, null: clonecore.NoSlot}
+	c := &compiler{s: s, env: env, b: newBuilder(arena), plan: &Plan{Arena: arena, Program: nil, SeccompStep: -1}, null: clonecore.NoSlot}
 	c.plan.Program = c.b.p
 	defer func() {
 		if err != nil {

@@ -115,6 +115,7 @@ func (c *compiler) installSeccomp(why string) {
 	label := fmt.Sprintf("linux.seccomp: install the filter, %d instructions (%s)", len(f.Program), why)
 	args := []clonecore.Arg{clonecore.Imm(unix.SECCOMP_SET_MODE_FILTER), clonecore.Imm(f.Flags), clonecore.Imm(fprog)}
 	shown := []string{"SECCOMP_SET_MODE_FILTER", flagString(uint64(f.Flags), seccompFlagNames), fmt.Sprintf("{len=%d, filter=…}", len(f.Program))}
+	c.plan.SeccompStep = c.b.p.Len()
 	if !f.Notify {
 		c.b.call(label, unix.SYS_SECCOMP, "seccomp", shown, args)
 		return

@@ -474,3 +474,28 @@ func TestRunSeccompSkippedDebug(t *testing.T) {
 		t.Errorf("without --debug: got stderr %q, want nothing about skipped calls", stderr)
 	}
 }
+
+// TestRunSeccompRefusesSetup: without no_new_privs the filter goes in while
+// the child still has its setup to finish; a policy that refuses one of
+// those calls fails the start naming the step's field, and saying the
+// filter may be why. With no_new_privs the same policy only meets the
+// container's process.
+func TestRunSeccompRefusesSetup(t *testing.T) {
+	needRoot(t, "runs containers")
+	for _, nnp := range []bool{false, true} {
+		tb := helperBundle(t, specs.GenerateOptions{})
+		tb.Spec.Process.NoNewPrivileges = nnp
+		tb.Spec.Linux.Seccomp = &rspec.LinuxSeccomp{DefaultAction: rspec.ActAllow,
+			Syscalls: []rspec.LinuxSyscall{{Names: []string{"capset"}, Action: rspec.ActErrno, ErrnoRet: ptr(uint(unix.EPERM))}}}
+		before := snapshotHost(t)
+		code, _, err := runCaptured(t, tb.save(t))
+		checkNothingLeft(t, before)
+		want := "process.capabilities: effective, permitted, inheritable: operation not permitted (the call ran under linux.seccomp's filter, which may have refused it)"
+		switch {
+		case !nnp && (err == nil || err.Error() != want):
+			t.Errorf("without no_new_privs: got status %d, error %v; want %q", code, err, want)
+		case nnp && (err != nil || code != 0):
+			t.Errorf("with no_new_privs: got status %d, error %v; want it to run", code, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -279,7 +280,7 @@ func (s *setup) release(pt childprog.Point) error {
 // that failed) to the parent's.
 func (s *setup) childGone(err error) error {
 	if jerr := s.task.Join(); jerr != nil {
-		return jerr
+		return s.underFilter(jerr)
 	}
 	if sig := s.interruption(); sig != nil {
 		return &InterruptedError{Signal: sig}
@@ -291,7 +292,7 @@ func (s *setup) childGone(err error) error {
 // process id; on failure the child is gone.
 func (s *setup) finish() (int, error) {
 	s.close()
-	err := s.task.Join()
+	err := s.underFilter(s.task.Join())
 	if sig := s.interruption(); sig != nil {
 		err = &InterruptedError{Signal: sig}
 	}
@@ -310,6 +311,16 @@ func (s *setup) finish() (int, error) {
 		s.task.Reap()
 	}
 	return pid, nil
+}
+
+// underFilter says so when the step that failed ran under the seccomp
+// filter: its errno may be the filter's, not the kernel's.
+func (s *setup) underFilter(err error) error {
+	var se *clonecore.StepError
+	if s.plan.SeccompStep >= 0 && errors.As(err, &se) && !se.Planned && se.Index > s.plan.SeccompStep {
+		return fmt.Errorf("%w (the call ran under linux.seccomp's filter, which may have refused it)", err)
+	}
+	return err
 }
 
 // pid is the container's process as of now: the cloned task, or once a
