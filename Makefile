@@ -46,6 +46,7 @@ e2e-tools:
 bench: build
 	bench/threads.sh
 	bench/run.sh
+	bench/seccomp.sh
 
 # The main job on embedded defaults: no downloads, no hand-made rootfs.
 demo: build
