@@ -26,8 +26,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -70,6 +72,15 @@ func writable() bool {
 func Ensure() error {
 	if os.Getenv(guardEnv) != "" {
 		os.Unsetenv(guardEnv)
+		// Exec'd through /proc/self/fd/N, the process is named "N": give
+		// it its own name back, for ps and pgrep.
+		name := filepath.Base(os.Args[0])
+		if len(name) > 15 {
+			name = name[:15]
+		}
+		if p, err := unix.BytePtrFromString(name); err == nil {
+			unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(p)), 0, 0, 0)
+		}
 		if ok, err := Protected(); err != nil || !ok {
 			return fmt.Errorf("protect minirun's binary from the container (CVE-2019-5736): re-executed, and still writable (%v)", err)
 		}

@@ -24,7 +24,8 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		ok, err := Protected()
-		fmt.Printf("reexeced=%q protected=%v err=%v\n", reexeced, ok, err)
+		comm, _ := os.ReadFile("/proc/self/comm")
+		fmt.Printf("reexeced=%q protected=%v err=%v comm=%s\n", reexeced, ok, err, strings.TrimSpace(string(comm)))
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -82,19 +83,19 @@ func TestEnsure(t *testing.T) {
 	}
 	t.Run("root, writable: a read-only bind mount", func(t *testing.T) {
 		got := runHelper(t, nil, copyTest(t, 0))
-		if want := `reexeced="read-only bind mount" protected=true err=<nil>`; got != want {
+		if want := `reexeced="read-only bind mount" protected=true err=<nil> comm=helper`; got != want {
 			t.Errorf("got %s, want %s", got, want)
 		}
 	})
 	t.Run("without privilege, writable: a sealed copy", func(t *testing.T) {
 		got := runHelper(t, nobody, copyTest(t, 65534))
-		if want := `reexeced="sealed copy" protected=true err=<nil>`; got != want {
+		if want := `reexeced="sealed copy" protected=true err=<nil> comm=helper`; got != want {
 			t.Errorf("got %s, want %s", got, want)
 		}
 	})
 	t.Run("without privilege, root's binary: nothing to do", func(t *testing.T) {
 		got := runHelper(t, nobody, copyTest(t, 0))
-		if want := `reexeced="" protected=false err=<nil>`; got != want {
+		if want := `reexeced="" protected=false err=<nil> comm=helper`; got != want {
 			t.Errorf("got %s, want %s", got, want)
 		}
 	})
@@ -108,7 +109,7 @@ func TestEnsure(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := runHelper(t, nil, bin)
-		if want := `reexeced="" protected=true err=<nil>`; got != want {
+		if want := `reexeced="" protected=true err=<nil> comm=helper`; got != want {
 			t.Errorf("got %s, want %s", got, want)
 		}
 	})
