@@ -178,8 +178,8 @@ type Plan struct {
 	Listener uintptr
 	// SeccompStep is the index of the step that installs the filter, -1
 	// without one: a step after it that fails may have been refused by
-	// the filter.
-	SeccompStep int
+	// the filter. ExecStep is the first execve's.
+	SeccompStep, ExecStep int
 }
 
 // A Point is a named place in a child program where the child stops,

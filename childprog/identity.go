@@ -99,6 +99,7 @@ func (c *compiler) exec() {
 		name = c.env.Path
 	}
 	label := "process.args[0]: " + name
+	c.plan.ExecStep = c.b.p.Len()
 	argShown := "[" + strings.Join(quoteAll(p.Args), ", ") + "]"
 	envShown := fmt.Sprintf("[%d vars]", len(p.Env))
 	if strings.Contains(name, "/") {

@@ -498,4 +498,15 @@ func TestRunSeccompRefusesSetup(t *testing.T) {
 			t.Errorf("with no_new_privs: got status %d, error %v; want it to run", code, err)
 		}
 	}
+	// The execve's own failure is left as the kernel says it: clients
+	// read it (podman: "permission denied" is 126).
+	tb := helperBundle(t, specs.GenerateOptions{})
+	tb.writeFile(t, "rootfs/notexec", "data\n", 0o644)
+	tb.Spec.Process.Args = []string{"/notexec"}
+	tb.Spec.Process.NoNewPrivileges = false
+	tb.Spec.Linux.Seccomp = &rspec.LinuxSeccomp{DefaultAction: rspec.ActAllow,
+		Syscalls: []rspec.LinuxSyscall{{Names: []string{"kexec_load"}, Action: rspec.ActErrno}}}
+	if _, _, err := runCaptured(t, tb.save(t)); err == nil || err.Error() != "process.args[0]: /notexec: permission denied" {
+		t.Errorf("a file that cannot be run: got %v, want process.args[0]: /notexec: permission denied", err)
+	}
 }

@@ -313,11 +313,13 @@ func (s *setup) finish() (int, error) {
 	return pid, nil
 }
 
-// underFilter says so when the step that failed ran under the seccomp
-// filter: its errno may be the filter's, not the kernel's.
+// underFilter says so when a step of minirun's setup that failed ran under
+// the seccomp filter: its errno may be the filter's, not the kernel's. Not
+// for the execve: clients read its error as it is ("permission denied" is
+// podman's 126).
 func (s *setup) underFilter(err error) error {
 	var se *clonecore.StepError
-	if s.plan.SeccompStep >= 0 && errors.As(err, &se) && !se.Planned && se.Index > s.plan.SeccompStep {
+	if s.plan.SeccompStep >= 0 && errors.As(err, &se) && !se.Planned && se.Index > s.plan.SeccompStep && se.Index < s.plan.ExecStep {
 		return fmt.Errorf("%w (the call ran under linux.seccomp's filter, which may have refused it)", err)
 	}
 	return err
