@@ -10,7 +10,7 @@ LDFLAGS := -s -w -X main.commit=$(COMMIT) -E github.com/minirun/minirun/internal
 TAGS    := urfave_cli_no_docs
 export CGO_ENABLED = 0
 
-.PHONY: all build test bench demo lint clean e2e e2e-tools
+.PHONY: all build test bench soak demo lint clean e2e e2e-tools
 
 all: build
 
@@ -23,6 +23,13 @@ build:
 # containers, running at the same moment, would look like.
 test: build lint e2e-tools
 	$(GO) test -p 1 -count=1 -timeout 30m ./...
+
+# Many containers, none may leave anything (container/soak_test.go): 1000
+# sequential and 200 concurrent runs, 1000 create/start/kill/delete cycles,
+# 200 runs and creates killed with SIGKILL at random, then delete --force.
+# make test runs a short version (50/20/50/20).
+soak: build
+	MINIRUN_SOAK=full $(GO) test -count=1 -run '^TestSoak$$' -v -timeout 60m ./container/
 
 # Real clients drive the runtime (podman, ctr, crictl + containerd's CRI
 # plugin, the runtime-tools validation programs): see e2e/doc.go. The
@@ -41,6 +48,7 @@ e2e-tools:
 bench: build
 	bench/threads.sh
 	bench/run.sh
+	bench/seccomp.sh
 
 # The main job on embedded defaults: no downloads, no hand-made rootfs.
 demo: build

@@ -175,6 +175,12 @@ func (m *Manager) mkdirAll(mnt, dir string) (made bool, err error) {
 			}
 			made = false
 			if err == unix.EEXIST {
+				// Another container may have made it a moment ago and
+				// not filled it yet: a cpuset left empty would pass its
+				// emptiness on to ours.
+				if err := m.initDir(mnt, cur); err != nil {
+					return false, err
+				}
 				err = nil
 				continue
 			}
@@ -190,8 +196,10 @@ func (m *Manager) mkdirAll(mnt, dir string) (made bool, err error) {
 }
 
 // initDir prepares a new directory: a v1 cpuset cgroup starts with no
-// CPUs and no memory nodes, and no task can join it until it has some,
-// so it takes its parent's.
+// CPUs and no memory nodes, and no task can join it until it has some
+// (ENOSPC), so it takes its parent's. It is called for a parent that
+// existed already too: made by a concurrent Create, which may not have
+// filled it yet (writing the same values twice is harmless).
 func (m *Manager) initDir(mnt, dir string) error {
 	if cs, ok := m.h.v1["cpuset"]; !ok || cs != mnt {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -735,4 +736,37 @@ func mapsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// TestCreateUnderEmptyCpusetParent: a parent cpuset cgroup another
+// container's Create has just made, and not filled yet, must not leave
+// ours without CPUs and memory nodes (ENOSPC when a process joins it):
+// make soak's concurrent runs hit that race.
+func TestCreateUnderEmptyCpusetParent(t *testing.T) {
+	h := realHost(t)
+	needV1(t, h, "cpuset")
+	leaveNothing(t)
+	parent := fmt.Sprintf("/%s/test-%d-emptyparent", Parent, os.Getpid())
+	dir := filepath.Join(h.v1["cpuset"], parent)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(dir)
+	if v, _ := readFile(dir, "cpuset.cpus"); v != "" {
+		t.Fatalf("a new cpuset cgroup has cpus %q, want none", v)
+	}
+	m := h.Manager(parent + "/child")
+	if err := m.Create(nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Destroy()
+	sleep := exec.Command("sleep", "10")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sleep.Wait()
+	defer sleep.Process.Kill()
+	if err := m.Enter(sleep.Process.Pid, false); err != nil {
+		t.Errorf("Enter: %v, want the process in the cgroup", err)
+	}
 }

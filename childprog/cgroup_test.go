@@ -31,9 +31,24 @@ func TestCompileCgroupTasks(t *testing.T) {
 		if len(plan.CgroupTasks) != 2 || len(plan.Points) != 0 {
 			t.Errorf("cgroup ns %v: got %d tasks words and points %v; want 2 and no point", cgroupNS, len(plan.CgroupTasks), plan.Points)
 		}
-		// The lifeline: pdeathsig, the check that minirun lives and its
-		// close, and the close of the state folder's lock.
-		const first = 4
+		// After the lifeline: not dumpable, pdeathsig, the check that
+		// minirun lives and its close, the close of the state folder's
+		// lock. The first write is the first join.
+		first := -1
+		for i, c := range calls {
+			if strings.HasSuffix(c, "tasks>, \"0\", 1)") {
+				first = i
+				break
+			}
+		}
+		if first < 0 || strings.HasPrefix(labels[first-1], "linux.namespaces") {
+			t.Fatalf("cgroup ns %v: no tasks write right after the lifeline:\n%s", cgroupNS, plan.Explain())
+		}
+		for _, l := range labels[:first] {
+			if !strings.HasPrefix(l, "minirun: ") {
+				t.Errorf("cgroup ns %v: before the joins, step %q: want only the lifeline's steps", cgroupNS, l)
+			}
+		}
 		for i, h := range env.CgroupTasks {
 			call, label := calls[first+i], labels[first+i]
 			if want := "write(fd<" + h + " tasks>, \"0\", 1)"; call != want || !strings.HasPrefix(label, "linux.cgroupsPath: ") || !strings.Contains(label, h) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/namespaces"
+	"github.com/minirun/minirun/seccomp"
 	"github.com/minirun/minirun/specs"
 )
 
@@ -92,6 +93,9 @@ type CompileEnv struct {
 	// first of all (see joinCgroups): the parent opens each one's tasks
 	// file and stores the fd numbers at Plan.CgroupTasks, in this order.
 	CgroupTasks []string
+	// SeccompArch is the GOARCH linux.seccomp is compiled for; empty is
+	// the one minirun runs on (the golden tests fix it).
+	SeccompArch string
 }
 
 // CgroupHierarchy is one cgroup mount of the host below /sys/fs/cgroup.
@@ -121,11 +125,14 @@ type CgroupHierarchy struct {
 //	  write(sync) - - - - - - - - - - - - - ->  pivot_root, pty
 //	                           <- - - - - - - -  PointConsole
 //	  pidfd_getfd the pty master                 read(sync)
-//	  write(sync) - - - - - - - - - - - - - ->  identity, capabilities
+//	  write(sync) - - - - - - - - - - - - - ->  [seccomp], identity, capabilities
+//	                           <- - - - - - - -  PointListener (a notifying filter)
+//	  pidfd_getfd the listener, send it          read(sync)
+//	  write(sync) - - - - - - - - - - - - - ->
 //	                           <- - - - - - - -  PointReady
 //	  startContainer hooks (create: exits;       read(gate)
 //	  start writes the gate, exec.fifo)
-//	  write(gate) - - - - - - - - - - - - - ->  execve
+//	  write(gate) - - - - - - - - - - - - - ->  [seccomp], execve
 //	  EOF on the exec pipe: exec'd, or the
 //	  block names the failing step
 //
@@ -184,6 +191,18 @@ type Plan struct {
 	// leaves the pty master's fd number at PointConsole; the parent takes
 	// the master with pidfd_getfd (see terminal).
 	Console uintptr
+	// Seccomp is linux.seccomp compiled (nil without one); the child
+	// installs it (see seccomp.go for where). Its Skipped says what the
+	// policy names that the filter leaves out.
+	Seccomp *seccomp.Filter
+	// Listener is set when the filter notifies: the arena word where the
+	// child leaves the listener's fd number at PointListener; the parent
+	// takes it with pidfd_getfd and sends it to linux.seccomp.listenerPath.
+	Listener uintptr
+	// SeccompStep is the index of the step that installs the filter, -1
+	// without one: a step after it that fails may have been refused by
+	// the filter. ExecStep is the first execve's.
+	SeccompStep, ExecStep int
 }
 
 // A Point is a named place in a child program where the child stops,
@@ -201,12 +220,15 @@ const (
 	PointMounted
 	// PointConsole: the pty master's fd number is at Plan.Console.
 	PointConsole
+	// PointListener: the seccomp filter is installed and its listener's
+	// fd number is at Plan.Listener.
+	PointListener
 	// PointReady: execve is next. The parent runs the startContainer
 	// hooks; create leaves the child here, reading exec.fifo.
 	PointReady
 )
 
-var pointNames = [...]string{PointNamespaces: "namespaces", PointMounted: "mounted", PointConsole: "console", PointReady: "ready"}
+var pointNames = [...]string{PointNamespaces: "namespaces", PointMounted: "mounted", PointConsole: "console", PointListener: "listener", PointReady: "ready"}
 
 func (p Point) String() string {
 	if int(p) < len(pointNames) && pointNames[p] != "" {
@@ -244,6 +266,7 @@ func (p *Plan) Explain() string {
 	}
 	fmt.Fprintf(&b, "child program, %d steps:\n", p.Program.Len())
 	b.WriteString(p.Program.Explain())
+	p.explainSeccomp(&b)
 	return b.String()
 }
 
@@ -269,6 +292,8 @@ func (p *Plan) parentWork(pt Point) []string {
 		w = append(w, "run the prestart, createRuntime and createContainer hooks")
 	case PointConsole:
 		w = append(w, "pidfd_getfd the pty master")
+	case PointListener:
+		w = append(w, "pidfd_getfd the seccomp listener", "send it and the container's state to linux.seccomp.listenerPath")
 	case PointReady:
 		w = append(w, "run the startContainer hooks")
 	}
@@ -284,6 +309,9 @@ type compiler struct {
 	b       *builder
 	plan    *Plan
 	madeCwd bool // process.cwd was created inside the rootfs
+	// null holds a detached mount of the host's /dev/null, taken before
+	// pivot_root, for the masks (maskAndReadonly); NoSlot without one.
+	null clonecore.Slot
 }
 
 // Compile turns a validated spec into a Plan. It is a pure function of the
@@ -333,7 +361,7 @@ func compileIn(s *rspec.Spec, env CompileEnv, size int) (plan *Plan, err error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &compiler{s: s, env: env, b: newBuilder(arena), plan: &Plan{Arena: arena, Program: nil}}
+	c := &compiler{s: s, env: env, b: newBuilder(arena), plan: &Plan{Arena: arena, Program: nil, SeccompStep: -1}, null: clonecore.NoSlot}
 	c.plan.Program = c.b.p
 	defer func() {
 		if err != nil {
@@ -341,6 +369,9 @@ func compileIn(s *rspec.Spec, env CompileEnv, size int) (plan *Plan, err error) 
 			plan = nil
 		}
 	}()
+	if err := c.seccompFilter(); err != nil {
+		return nil, err
+	}
 	var nsList []rspec.LinuxNamespace
 	if s.Linux != nil {
 		nsList = s.Linux.Namespaces
@@ -411,7 +442,7 @@ func compileIn(s *rspec.Spec, env CompileEnv, size int) (plan *Plan, err error) 
 			// A joined mount namespace is the container's filesystem as
 			// it is: setns made its root the process's root, and nothing
 			// in it is changed (Validate refuses what would).
-			c.sysctls()
+			c.sysctlsOwnProc()
 		default:
 			c.sysctls()
 			c.chrootRootfs()
@@ -440,6 +471,7 @@ func (c *compiler) joinsMount() bool {
 // minirun's it must not hold (a state folder's lock would keep every
 // other command waiting while a created container waits for start).
 func (c *compiler) lifeline() {
+	c.dumpable(false, "minirun: not dumpable until execve (docs/design.md, rule 13)")
 	c.b.prctl("minirun: die with minirun during setup", "PR_SET_PDEATHSIG", unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), "SIGKILL")
 	if c.env.ParentCheck {
 		// A pidfd of minirun's, polled without waiting: readable once
@@ -602,10 +634,36 @@ func maps(m []rspec.LinuxIDMapping, id uint32) bool {
 	return false
 }
 
+// dumpable sets the child's dumpable flag (docs/design.md, rule 13). A task
+// that is not dumpable has its /proc/PID files owned by root and refuses
+// ptrace access — /proc/PID/exe (minirun's binary, until execve), mem,
+// fd, ns — to anyone without CAP_SYS_PTRACE over minirun's user
+// namespace: a process of the container cannot reach into the task that
+// sets it up, or into a created container's process waiting to be
+// started. With CLONE_VM the flag is minirun's own too: the memory is
+// minirun's. execve gives the process a flag of its own.
+func (c *compiler) dumpable(on bool, label string) {
+	v, shown := uintptr(0), "0"
+	if on {
+		v, shown = 1, "1"
+	}
+	c.b.prctl(label, "PR_SET_DUMPABLE", unix.PR_SET_DUMPABLE, v, shown)
+}
+
 // point stops the child at pt: it writes the point's number on the notify
 // pipe and reads one byte from the sync pipe (from the gate at
 // PointReady) before it goes on.
+//
+// Without privilege minirun needs the child dumpable while it works on it
+// (it writes /proc/PID/uid_map, opens /proc/PID/ns, takes fds with
+// pidfd_getfd, none of which it may do to a task that is not dumpable
+// without CAP_SYS_PTRACE), so there the child is dumpable while it waits
+// at a point, and not again once released.
 func (c *compiler) point(pt Point, label string) {
+	if c.env.Rootless {
+		c.dumpable(true, "minirun: dumpable while minirun works on it at the "+pt.String()+" point (minirun runs without privilege)")
+		defer c.dumpable(false, "minirun: not dumpable again (docs/design.md, rule 13)")
+	}
 	c.plan.Points = append(c.plan.Points, pt)
 	if c.plan.NotifyFD == 0 {
 		c.plan.NotifyFD, c.plan.SyncFD = c.b.word(), c.b.word()
@@ -647,10 +705,9 @@ func (c *compiler) filesystem() {
 	if h := c.s.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 {
 		c.point(PointMounted, "hooks: wait while minirun runs the prestart, createRuntime and createContainer hooks")
 	}
+	c.takeNull()
 	c.pivot(r)
-	// Sysctls go through the container's /proc/sys, before readonlyPaths
-	// makes it read-only.
-	c.sysctls()
+	c.sysctlsOwnProc()
 	c.maskAndReadonly()
 	c.rootPropagation()
 }
@@ -731,8 +788,11 @@ func (c *compiler) maskAndReadonly() {
 					clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))
 			}
 			if !dir {
-				c.b.mount(label, "/dev/null", p, "", unix.MS_BIND, "", clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))
+				c.maskWithNull(label, p, !file)
 			}
+		}
+		if c.null != clonecore.NoSlot {
+			c.b.close("linux.maskedPaths", c.b.slotFD(c.null))
 		}
 		for i, p := range l.ReadonlyPaths {
 			label := fmt.Sprintf("linux.readonlyPaths[%d]: %s read-only", i, p)
@@ -744,6 +804,44 @@ func (c *compiler) maskAndReadonly() {
 	if c.s.Root != nil && c.s.Root.Readonly {
 		c.setattr("root.readonly: the root mount read-only", "/", 0, unix.MOUNT_ATTR_RDONLY)
 	}
+}
+
+// takeNull clones the host's /dev/null, before pivot_root, as the mount
+// the masks of linux.maskedPaths are made of. The container's own /dev/null
+// is the image's, or a node in a /dev the container may share: a symlink
+// there to /proc/sys/kernel/core_pattern made the mask a writable
+// core_pattern (CVE-2025-31133). The host's is what minirun trusts.
+func (c *compiler) takeNull() {
+	l := c.s.Linux
+	if l == nil || len(l.MaskedPaths) == 0 {
+		return
+	}
+	c.null = c.b.newFD("/dev/null")
+	c.b.call("linux.maskedPaths: the host's /dev/null, for the masks (CVE-2025-31133: not the container's)", unix.SYS_OPEN_TREE, "open_tree",
+		[]string{"AT_FDCWD", q("/dev/null"), "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC"},
+		[]clonecore.Arg{clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str("/dev/null")), clonecore.Imm(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)},
+		clonecore.SaveTo(c.null))
+	c.b.renameResult(c.null)
+}
+
+// maskWithNull covers the file at p with a clone of the host's /dev/null
+// (takeNull). ENOENT: nothing there to mask. When p may be a directory
+// (maybeDir), masked with a tmpfs just before, move_mount's EINVAL is the
+// kernel's word for a file mount moved onto one (mount(2) said ENOTDIR).
+func (c *compiler) maskWithNull(label, p string, maybeDir bool) {
+	tree := c.b.newFD("mask")
+	c.b.call(label, unix.SYS_OPEN_TREE, "open_tree", []string{c.b.names[c.null], `""`, "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_EMPTY_PATH"},
+		[]clonecore.Arg{c.null.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_EMPTY_PATH)},
+		clonecore.SaveTo(tree))
+	c.b.renameResult(tree)
+	tolerate := clonecore.Tolerate(unix.ENOENT)
+	if maybeDir {
+		tolerate = clonecore.Tolerate(unix.ENOENT, unix.EINVAL)
+	}
+	c.b.call(label, unix.SYS_MOVE_MOUNT, "move_mount", []string{c.b.names[tree], `""`, "AT_FDCWD", q(p), "MOVE_MOUNT_F_EMPTY_PATH"},
+		[]clonecore.Arg{tree.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str(p)), clonecore.Imm(unix.MOVE_MOUNT_F_EMPTY_PATH)},
+		tolerate)
+	c.b.close(label, c.b.slotFD(tree))
 }
 
 // setattr sets mount attributes on the mount at path p.

@@ -27,6 +27,7 @@ func testEnv() CompileEnv {
 		IsDir:       func(p string) bool { return p == "/proc/acpi" || p == "/sys/firmware" },
 		LastCap:     40,
 		ParentCheck: true,
+		SeccompArch: "amd64",
 		CloseFDs:    1,
 		CgroupHierarchies: []CgroupHierarchy{
 			{Dir: "memory", FSType: "cgroup", Options: "memory"},
@@ -60,7 +61,7 @@ func compileFile(t *testing.T, name string, env CompileEnv) *Plan {
 // testdata/compile/NAME.explain (go test -run Golden -update rewrites them
 // after a reviewed change).
 func TestCompileGolden(t *testing.T) {
-	for _, name := range []string{"runc-default", "rootless", "joins", "full", "nomount", "settings", "settings-exec"} {
+	for _, name := range []string{"runc-default", "rootless", "joins", "full", "nomount", "settings", "settings-exec", "seccomp", "seccomp-nnp"} {
 		t.Run(name, func(t *testing.T) {
 			env := testEnv()
 			if name == "rootless" {
@@ -72,7 +73,11 @@ func TestCompileGolden(t *testing.T) {
 				// CPU affinity applies.
 				env.Exec, file = true, "settings.json"
 			}
-			got := compileFile(t, file, env).Explain()
+			plan := compileFile(t, file, env)
+			if err := plan.Verify(); err != nil {
+				t.Errorf("Verify: %v", err)
+			}
+			got := plan.Explain()
 			golden := filepath.Join("testdata", "compile", name+".explain")
 			if *update {
 				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
@@ -130,15 +135,15 @@ func TestCompileShape(t *testing.T) {
 				`mkdirat(fd<dev>, "net", 0755)`, `open_tree(AT_FDCWD, "/bundle/data", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE)`,
 				`{attr_set=MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOSUID|MOUNT_ATTR_NODEV, attr_clr=0}`, `{propagation=MS_SLAVE}`,
 				`mknodat(fd<etc>, "hosts", S_IFREG|0644, 0)`,
-				`openat(AT_FDCWD, "/proc/sys/net/ipv4/ip_forward", O_WRONLY|O_CLOEXEC, 0)`, `write(fd</proc/self/oom_score_adj>, "500", 3)`,
+				`openat(fd<mnt>, "sys/net/ipv4/ip_forward", O_WRONLY|O_CLOEXEC, 0)`, `write(fd</proc/self/oom_score_adj>, "500", 3)`,
 				`prlimit64(0, RLIMIT_NOFILE, {cur=256, max=512}, NULL)`, `umask(077)`, `prctl(PR_SET_NO_NEW_PRIVS, 1)`,
-				`mkdirat(fd<home/app>, "work", 0755)`, `chdir("/home/app/work")`, `unshare(CLONE_NEWTIME|CLONE_NEWPID)`,
+				`mkdirat(fd<home/app>, "work", 0755)`, `fchdir(fd<home/app/work>)`, `unshare(CLONE_NEWTIME|CLONE_NEWPID)`,
 				`read(fd<sync>, buf, 1)                                       # linux.namespaces: wait for minirun to write the clock offsets`, `execve("/opt/bin/app"`, `execve("/usr/bin/app"`,
 				`mount(NULL, "/", NULL, MS_PRIVATE, NULL)`, `setdomainname("example.test", 12)`},
 			wantNotSteps: []string{`execve("/bin/app"`}},
 		{name: "nomount",
 			wantFlags: clonecore.VM | clonecore.NEWPID | clonecore.NEWNET | clonecore.NEWUTS, wantNotFlags: clonecore.NEWNS,
-			wantSteps: []string{`chdir("/bundle/rootfs")`, `chroot(".")`, `mkdirat(AT_FDCWD, "/work", 0755)`, `chdir("/work")`,
+			wantSteps: []string{`chdir("/bundle/rootfs")`, `chroot(".")`, `mkdirat(fd</>, "work", 0755)`, `fchdir(fd<work>)`,
 				`write(fd</proc/self/oom_score_adj>, "100", 3)`, `write(fd</proc/sys/net/ipv4/ip_forward>, "1", 1)`},
 			wantNotSteps: []string{`pivot_root(`, `mount(`, `mknodat(`, `open_tree(`, `fsmount(`}},
 	}
@@ -192,9 +197,9 @@ func TestCompileOrder(t *testing.T) {
 	order := []string{
 		"PR_SET_PDEATHSIG, SIGKILL", `unshare(CLONE_NEWTIME|CLONE_NEWPID)`, `read(fd<sync>`, `clone(CLONE_PARENT`, `exit_if(`,
 		"umask(0)", `mount(NULL, "/", NULL, MS_REC|MS_SLAVE, NULL)`, `fsopen("proc"`, `mknodat(fd<dev>, "null"`, `mkdirat(fd<home/app>, "work"`,
-		`pivot_root(".", ".")`, `/proc/sys/`, `linux.maskedPaths[0]`, `linux.readonlyPaths[0]`,
+		`pivot_root(".", ".")`, `fsopen("proc"`, `"sys/net/ipv4/ip_forward"`, `linux.maskedPaths[0]`, `linux.readonlyPaths[0]`,
 		`mount(NULL, "/", NULL, MS_PRIVATE, NULL)`, `openat(AT_FDCWD, "/dev/ptmx"`,
-		`setsid()`, `sethostname(`, `prlimit64(`, `chdir("/home/app/work")`, `PR_CAPBSET_DROP`,
+		`setsid()`, `sethostname(`, `prlimit64(`, `fchdir(fd<home/app/work>)`, `PR_CAPBSET_DROP`,
 		`setgroups(`, `setresgid(`, `PR_SET_KEEPCAPS`, `setresuid(`, `capset(`, `PR_CAP_AMBIENT`, `umask(077)`,
 		`PR_SET_NO_NEW_PRIVS`, `close_range(3,`, `rt_sigprocmask(SIG_SETMASK, [], NULL, 8)`, `execve(`,
 	}
@@ -214,7 +219,7 @@ func TestCompileOrder(t *testing.T) {
 func TestCompileOrderNoMount(t *testing.T) {
 	listing := compileFile(t, "nomount.json", testEnv()).Explain()
 	order := []string{`/proc/self/oom_score_adj`, `/proc/sys/net/ipv4/ip_forward`, `chdir("/bundle/rootfs")`, `chroot(".")`,
-		`chdir("/")`, `sethostname(`, `mkdirat(AT_FDCWD, "/work", 0755)`, `chdir("/work")`, `execve("/bin/app"`}
+		`chdir("/")`, `sethostname(`, `mkdirat(fd</>, "work", 0755)`, `fchdir(fd<work>)`, `execve("/bin/app"`}
 	at := 0
 	for _, s := range order {
 		i := strings.Index(listing[at:], s)

@@ -21,6 +21,9 @@
 //     and an exec'd process's CPU affinity, set while still privileged.
 //   - identity.go: groups, uid and gid, capabilities (none when the spec
 //     names none), execve.
+//   - seccomp.go: linux.seccomp, compiled by package seccomp and installed
+//     as late as the kernel allows; a notifying filter's listener.
+//   - cgroup.go: the child's own join of its cgroup v1 hierarchies.
 //   - arena.go: the upper bound of the arena a config needs, computed
 //     before the compile.
 //   - terminal.go: process.terminal, a pty from the container's devpts.

@@ -18,7 +18,7 @@ import (
 // permitted set across the uid change); then capset and the ambient set.
 //
 // A config without process.capabilities gets none: every set empty, as
-// runc does (docs/design.md, rule 13). Keeping minirun's own would let the
+// runc does (docs/design.md, rule 14). Keeping minirun's own would let the
 // process remount /proc/sys read-write, or, without a PID namespace, open
 // minirun's /proc/PID/exe and overwrite the runtime (CVE-2019-5736). The
 // bounding set matters most: a root process gains all of it at execve.
@@ -107,6 +107,7 @@ func (c *compiler) exec() {
 		name = c.env.Path
 	}
 	label := "process.args[0]: " + name
+	c.plan.ExecStep = c.b.p.Len()
 	argShown := "[" + strings.Join(quoteAll(p.Args), ", ") + "]"
 	envShown := fmt.Sprintf("[%d vars]", len(p.Env))
 	if strings.Contains(name, "/") {

@@ -96,7 +96,14 @@ type rootDirs struct {
 // rootfs) one component at a time, each resolved inside the rootfs with
 // openat2(RESOLVE_IN_ROOT), so a symlink in the image cannot lead outside
 // it. It returns the slot holding an O_PATH fd of rel itself.
-func (b *builder) mkdirAll(label string, r rootDirs, rel string) clonecore.Slot {
+//
+// resolve adds RESOLVE_* flags to every open (RESOLVE_NO_SYMLINKS for a
+// destination that must be a folder of its own).
+func (b *builder) mkdirAll(label string, r rootDirs, rel string, resolve ...uint64) clonecore.Slot {
+	how := uint64(unix.RESOLVE_IN_ROOT)
+	for _, f := range resolve {
+		how |= f
+	}
 	dir := r.root
 	parts := strings.Split(rel, "/")
 	var last clonecore.Slot = clonecore.NoSlot
@@ -106,7 +113,7 @@ func (b *builder) mkdirAll(label string, r rootDirs, rel string) clonecore.Slot 
 		}
 		b.mkdirat(label, dir, part, 0o755)
 		s := b.newFD(path.Join(parts[:i+1]...))
-		b.openat2(label, r.root, path.Join(parts[:i+1]...), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, unix.RESOLVE_IN_ROOT, s)
+		b.openat2(label, r.root, path.Join(parts[:i+1]...), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, how, s)
 		if last != clonecore.NoSlot {
 			b.close(label, b.slotFD(last))
 		}
@@ -119,7 +126,9 @@ func (b *builder) mkdirAll(label string, r rootDirs, rel string) clonecore.Slot 
 // target creates a mount's destination inside the rootfs — a directory, or
 // an empty file when a file is bind-mounted — and returns the slot of an
 // O_PATH fd of it for move_mount.
-func (b *builder) target(label string, r rootDirs, dest string, file bool) clonecore.Slot {
+//
+// resolve adds RESOLVE_* flags to the opens of a folder's components.
+func (b *builder) target(label string, r rootDirs, dest string, file bool, resolve ...uint64) clonecore.Slot {
 	rel := strings.TrimPrefix(path.Clean(dest), "/")
 	if rel == "" {
 		s := b.newFD("/")
@@ -127,7 +136,7 @@ func (b *builder) target(label string, r rootDirs, dest string, file bool) clone
 		return s
 	}
 	if !file {
-		return b.mkdirAll(label, r, rel)
+		return b.mkdirAll(label, r, rel, resolve...)
 	}
 	// mknodat makes an empty file without opening anything: whatever the
 	// image already has there (EEXIST) is left alone, since opening it
@@ -180,6 +189,15 @@ func (b *builder) bindMount(label string, source string, tgt clonecore.Slot, o m
 // fsMount creates a new filesystem (fsopen, fsconfig, fsmount) and moves it
 // onto the target fd.
 func (b *builder) fsMount(label, fstype, source string, tgt clonecore.Slot, o mountPlan) {
+	mnt := b.fsCreate(label, fstype, source, o)
+	b.moveMount(label, b.slotFD(mnt), b.slotFD(tgt))
+	b.propagate(label, b.slotFD(mnt), o)
+	b.close(label, b.slotFD(mnt))
+}
+
+// fsCreate creates a new filesystem (fsopen, fsconfig, fsmount) and returns
+// the slot of the detached mount's fd.
+func (b *builder) fsCreate(label, fstype, source string, o mountPlan) clonecore.Slot {
 	fsfd := b.newFD(fstype)
 	b.call(label, unix.SYS_FSOPEN, "fsopen", []string{q(fstype), "FSOPEN_CLOEXEC"},
 		[]clonecore.Arg{clonecore.Imm(b.str(fstype)), clonecore.Imm(unix.FSOPEN_CLOEXEC)}, clonecore.SaveTo(fsfd))
@@ -205,9 +223,7 @@ func (b *builder) fsMount(label, fstype, source string, tgt clonecore.Slot, o mo
 		[]clonecore.Arg{fsfd.Value(), clonecore.Imm(unix.FSMOUNT_CLOEXEC), clonecore.Imm(o.attrSet)}, clonecore.SaveTo(mnt))
 	b.renameResult(mnt)
 	b.close(label, b.slotFD(fsfd))
-	b.moveMount(label, b.slotFD(mnt), b.slotFD(tgt))
-	b.propagate(label, b.slotFD(mnt), o)
-	b.close(label, b.slotFD(mnt))
+	return mnt
 }
 
 var fsconfigCmds = map[int]string{
@@ -274,10 +290,25 @@ func (c *compiler) mounts(r rootDirs) {
 			}
 			rel = resolved
 		}
+		if (typ == "proc" || typ == "sysfs") && !o.bind && rel != strings.TrimPrefix(path.Clean("/"+m.Destination), "/") {
+			// A procfs or sysfs mounted where a symlink leads is not
+			// where linux.maskedPaths, linux.readonlyPaths and the
+			// process look for it (CVE-2019-16884's fake /proc).
+			c.b.fail(fmt.Errorf("mounts[%d].destination: %s: a symlink in the image (-> /%s): proc and sysfs are mounted only on a folder of their own", i, m.Destination, rel))
+			continue
+		}
 		covered[rel] = true
 		m.Destination = "/" + rel
 		if typ == "cgroup" && !o.bind {
 			c.cgroupMount(label, r, m, o)
+			continue
+		}
+		if (typ == "proc" || typ == "sysfs") && !o.bind {
+			// The same in the child, should the image change in between:
+			// no symlink on the way.
+			tgt := c.b.target(label, r, m.Destination, false, unix.RESOLVE_NO_SYMLINKS)
+			c.b.fsMount(label, typ, m.Source, tgt, o)
+			c.b.close(label, c.b.slotFD(tgt))
 			continue
 		}
 		source := m.Source

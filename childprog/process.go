@@ -175,6 +175,9 @@ func (c *compiler) process() {
 	}
 	c.cwd()
 	c.settings()
+	if c.seccompBeforeIdentity() {
+		c.installSeccomp("without no_new_privs the kernel wants CAP_SYS_ADMIN, so before the capabilities are dropped; every call from here on passes it")
+	}
 	c.identity()
 	umask := uint64(0o022)
 	if p.User.Umask != nil {
@@ -199,20 +202,56 @@ func (c *compiler) process() {
 	empty := c.b.words(0)
 	c.b.simple("minirun: unblock every signal for the process", unix.SYS_RT_SIGPROCMASK, "rt_sigprocmask", []string{"SIG_SETMASK", "[]", "NULL", "8"},
 		unix.SIG_SETMASK, empty, 0, 8)
-	if h := c.s.Hooks; c.env.Gate || h != nil && len(h.StartContainer) > 0 {
+	h := c.s.Hooks
+	gate := c.env.Gate || h != nil && len(h.StartContainer) > 0
+	late := c.plan.Seccomp != nil && p.NoNewPrivileges
+	if late && gate && c.plan.Seccomp.Notify {
+		c.installSeccomp("no_new_privs; before the gate, so that its listener reaches the agent while the container is created")
+	}
+	if gate {
 		c.point(PointReady, "minirun: wait to be started (runtime-spec: start)")
 	}
 	c.execAffinity(true)
+	if late && !(gate && c.plan.Seccomp.Notify) {
+		c.installSeccomp("no_new_privs: the last step before execve")
+	}
 	c.exec()
 }
 
-// sysctls writes linux.sysctl, each key through /proc/sys.
+// sysctls writes linux.sysctl, each key through /proc/sys of the host's
+// /proc (before the chroot of a container without a mount namespace): the
+// namespaced sysctls are the writer's namespaces', whichever procfs is
+// written.
 func (c *compiler) sysctls() {
 	if l := c.s.Linux; l != nil {
 		for _, k := range specs.SortedKeys(l.Sysctl) {
 			c.writeFile(fmt.Sprintf("linux.sysctl[%q]", k), sysctlPath(k), l.Sysctl[k])
 		}
 	}
+}
+
+// sysctlsOwnProc writes linux.sysctl through a procfs of the child's own,
+// detached, never mounted in the container: the container's /proc may be
+// the image's (a folder of fake files where the config mounts no proc),
+// where a write would land in a file and the kernel keep its value — the
+// class of CVE-2019-16884. (The namespaced sysctls are the writer's
+// namespaces', whichever procfs is written.)
+func (c *compiler) sysctlsOwnProc() {
+	l := c.s.Linux
+	if l == nil || len(l.Sysctl) == 0 {
+		return
+	}
+	const label = "linux.sysctl: a procfs of the child's own, never the container's /proc"
+	mnt := c.b.fsCreate(label, "proc", "proc", mountPlan{attrSet: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC})
+	for _, k := range specs.SortedKeys(l.Sysctl) {
+		label := fmt.Sprintf("linux.sysctl[%q]", k)
+		rel := strings.TrimPrefix(sysctlPath(k), "/proc/")
+		f := c.b.newFD(rel)
+		c.b.openat(label, c.b.slotFD(mnt), rel, unix.O_WRONLY|unix.O_CLOEXEC, 0, f)
+		c.b.write(label, c.b.slotFD(f), l.Sysctl[k])
+		c.b.close(label, c.b.slotFD(f))
+	}
+	c.b.close(label, c.b.slotFD(mnt))
 }
 
 // makeCwd creates process.cwd inside the rootfs, before the root may become
@@ -234,25 +273,36 @@ func (c *compiler) writeFile(label, file, value string) {
 }
 
 // cwd enters process.cwd, creating it first if the image lacks it and the
-// filesystem step did not (a container without a mount namespace).
+// filesystem step did not (a container without a mount namespace). It is
+// resolved inside the process's root, from an fd of "/", with
+// RESOLVE_IN_ROOT: ".." stops at the root, and a magic link such as
+// /proc/self/fd/N — which would lead to whatever minirun holds open as fd
+// N, a folder of the host's (CVE-2024-21626) — is refused with EXDEV.
+// A plain chdir would follow it.
 func (c *compiler) cwd() {
 	cwd := path.Clean(c.s.Process.Cwd)
 	if cwd == "" || cwd == "." {
 		cwd = "/"
 	}
-	parts := strings.Split(strings.TrimPrefix(cwd, "/"), "/")
-	if c.madeCwd || c.env.Exec {
+	label := "process.cwd: " + cwd
+	rel := strings.TrimPrefix(path.Clean("/"+cwd), "/")
+	root := c.b.newFD("/")
+	c.b.openat(label+" (resolved inside the root: no magic link leads out, CVE-2024-21626)", atFDCWD, "/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, root)
+	dir := root
+	switch {
+	case rel == "":
+	case c.madeCwd || c.env.Exec:
 		// Made inside the rootfs already; a joined process finds it
 		// there or fails, as runc exec does.
-		parts = nil
+		dir = c.b.newFD(rel)
+		c.b.openat2(label, c.b.slotFD(root), rel,
+			unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0, unix.RESOLVE_IN_ROOT, dir)
+	default:
+		dir = c.b.mkdirAll(label, rootDirs{root: c.b.slotFD(root)}, rel)
 	}
-	for i := range parts {
-		if parts[i] == "" {
-			continue
-		}
-		d := "/" + path.Join(parts[:i+1]...)
-		c.b.call("process.cwd: "+cwd, unix.SYS_MKDIRAT, "mkdirat", []string{"AT_FDCWD", q(d), "0755"},
-			[]clonecore.Arg{clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str(d)), clonecore.Imm(0o755)}, clonecore.Tolerate(unix.EEXIST))
+	c.b.call(label, unix.SYS_FCHDIR, "fchdir", []string{c.b.names[dir]}, []clonecore.Arg{dir.Value()})
+	if dir != root {
+		c.b.close(label, c.b.slotFD(dir))
 	}
-	c.b.simple("process.cwd: "+cwd, unix.SYS_CHDIR, "chdir", []string{q(cwd)}, c.b.str(cwd))
+	c.b.close(label, c.b.slotFD(root))
 }

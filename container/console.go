@@ -18,27 +18,36 @@ import (
 // PointConsole, and sizes the pty: process.consoleSize (the child did
 // that), or minirun's own terminal's size.
 func takeConsole(task *clonecore.Task, plan *childprog.Plan, size *rspec.Box) (*os.File, error) {
-	pidfd := task.PidFD
-	if plan.DoubleFork {
-		// The pty was opened by the grandchild, whose TID the middle task
-		// left before it forked.
-		var err error
-		if pidfd, err = unix.PidfdOpen(int(int32(plan.Arena.Load64(plan.GrandchildTID))), 0); err != nil {
-			return nil, fmt.Errorf("process.terminal: pidfd of the container's process: %w", err)
-		}
-		defer unix.Close(pidfd)
-	}
-	fd, err := unix.PidfdGetfd(pidfd, int(int32(plan.Arena.Load64(plan.Console))), 0)
+	master, err := takeFD(task, plan, plan.Console, "pty master")
 	if err != nil {
 		return nil, fmt.Errorf("process.terminal: take the pty master from the container: %w", err)
 	}
-	master := os.NewFile(uintptr(fd), "pty master")
 	if size == nil {
 		if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
-			unix.IoctlSetWinsize(fd, unix.TIOCSWINSZ, ws)
+			unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, ws)
 		}
 	}
 	return master, nil
+}
+
+// takeFD copies an fd of the container's process out of it with
+// pidfd_getfd: the one whose number the child left at arena word w.
+func takeFD(task *clonecore.Task, plan *childprog.Plan, w uintptr, name string) (*os.File, error) {
+	pidfd := task.PidFD
+	if plan.DoubleFork {
+		// The fd was opened by the grandchild, whose TID the middle task
+		// left before it forked.
+		var err error
+		if pidfd, err = unix.PidfdOpen(int(int32(plan.Arena.Load64(plan.GrandchildTID))), 0); err != nil {
+			return nil, fmt.Errorf("pidfd of the container's process: %w", err)
+		}
+		defer unix.Close(pidfd)
+	}
+	fd, err := unix.PidfdGetfd(pidfd, int(int32(plan.Arena.Load64(w))), 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
 }
 
 // consoleRelay copies between minirun's stdio and the pty master, with

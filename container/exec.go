@@ -60,7 +60,8 @@ func (rt *Runtime) Exec(id string, p *rspec.Process, o ExecOptions) (int, error)
 		defer signal.Stop(sigs)
 	}
 	j, err := startJoined(r, p, joinOptions{Field: "exec", Detach: o.Detach, PreserveFDs: listenFDs(o.PreserveFDs),
-		ConsoleSize: p.ConsoleSize, Container: true})
+		ConsoleSize: p.ConsoleSize, Container: true, Debug: rt.Debug,
+		Listener: rt.listenerWork(r.Config.Linux, r, rspec.StateRunning)})
 	if err != nil {
 		return 0, err
 	}
@@ -107,9 +108,13 @@ type joinOptions struct {
 	PreserveFDs int
 	ConsoleSize *rspec.Box
 	// Container applies the container's own restrictions beyond the
-	// process's (its seccomp filter, once minirun has them): exec's
-	// processes are the container's, hooks are the runtime's.
+	// process's (its seccomp filter): exec's processes are the
+	// container's, hooks are the runtime's.
 	Container bool
+	// Listener sends a notifying filter's listener to its agent.
+	Listener func(pid int, listener *os.File) error
+	// Debug reports what the filter leaves out of the policy.
+	Debug func(format string, a ...any)
 }
 
 // joined is a process started in a container's namespaces: a child of
@@ -169,10 +174,11 @@ func startJoined(r *statedir.Record, p *rspec.Process, o joinOptions) (*joined, 
 		return nil, fmt.Errorf("%s: %w", o.Field, err)
 	}
 	defer plan.Free()
+	reportSkipped(o.Debug, plan)
 	for i, f := range o.Stdio {
 		plan.Arena.Store32(plan.StdioFDs[i], uint32(f.Fd()))
 	}
-	s, err := newSetup(plan, parentWork{ConsoleSize: o.ConsoleSize, Cgroup: join.into, CgroupTasks: join.tasks, Namespaces: join.enter})
+	s, err := newSetup(plan, parentWork{ConsoleSize: o.ConsoleSize, Cgroup: join.into, CgroupTasks: join.tasks, Namespaces: join.enter, Listener: o.Listener})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Field, err)
 	}

@@ -27,6 +27,9 @@ type Runtime struct {
 	// Warn reports what the runtime goes on from (a failing poststart or
 	// poststop hook, as runtime-spec says); nil discards it.
 	Warn func(format string, a ...any)
+	// Debug reports what only --debug shows (the system calls a seccomp
+	// policy names that the filter leaves out); nil discards it.
+	Debug func(format string, a ...any)
 	// Rootless is set when minirun runs without privilege (--rootless,
 	// or an unprivileged user): cgroups it cannot create are then left
 	// out when the config asks for no limit, as runc does.
@@ -178,7 +181,8 @@ func compileChecked(b *specs.Bundle, id string, o Options, gate, die bool, cg *c
 	if cg != nil {
 		env.CgroupPath = cg.path
 	}
-	return childprog.Compile(b.Spec, env)
+	plan, err := childprog.Compile(b.Spec, env)
+	return plan, compileError(err, b.Path)
 }
 
 // listenFDs honours socket activation (sd_listen_fds): fds 3 … 3+N-1
@@ -259,6 +263,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		hooks = false
 		return undo(err)
 	}
+	rt.reportSkipped(plan)
 	work := parentWork{
 		Trace:       o.Trace,
 		Close:       []*os.File{c.LockFile()},
@@ -270,6 +275,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		Namespaces:  join.enter,
 		Mounted:     rt.createHooks(r),
 		Ready:       func(pid int) error { return checkExecutable(pid, b.Spec.Process) },
+		Listener:    rt.listenerWork(b.Spec.Linux, r, rspec.StateCreating),
 	}
 	netDone, err := netDevicesWork(b.Spec, &work)
 	if err != nil {
@@ -326,6 +332,7 @@ func (rt *Runtime) prepare(b *specs.Bundle, id string, o Options, gate, die bool
 	}
 	o.Trace.Mark("compile the child program")
 	plan, err := compileChecked(b, id, o, gate, die, cg)
+	rt.reportSkipped(plan)
 	return plan, cg, err
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/cgroups"
@@ -99,6 +100,7 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 		hooks = false
 		return undo(err)
 	}
+	rt.reportSkipped(plan)
 	defer plan.Free()
 	notified.wait(o.Trace)
 	o.Trace.Mark("setup: pipes and files for the child")
@@ -111,6 +113,7 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 		Namespaces:  join.enter,
 		Cloned:      func(pid int) error { return record(c, r, pid) },
 		Mounted:     rt.createHooks(r),
+		Listener:    rt.listenerWork(b.Spec.Linux, r, rspec.StateCreating),
 		Ready: func(pid int) error {
 			r.Ready = true
 			if err := record(c, r, pid); err != nil {

@@ -1,6 +1,7 @@
 package container
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -67,6 +68,9 @@ type parentWork struct {
 	Namespaces func(pid int) error
 	// Mounted runs at PointMounted.
 	Mounted func(pid int) error
+	// Listener runs at PointListener with the seccomp filter's listener,
+	// taken from the child; setup closes its copy afterwards.
+	Listener func(pid int, listener *os.File) error
 	// Ready runs at PointReady, before the gate is opened.
 	Ready func(pid int) error
 	// Gate, if set, is what the child reads at PointReady (create's
@@ -268,6 +272,16 @@ func (s *setup) at(pt childprog.Point) error {
 		}
 		s.console = c
 		return nil
+	case childprog.PointListener:
+		l, err := takeFD(s.task, s.plan, s.plan.Listener, "seccomp listener")
+		if err != nil {
+			return fmt.Errorf("linux.seccomp.listenerPath: take the listener from the container: %w", err)
+		}
+		defer l.Close()
+		if s.work.Listener == nil {
+			return fmt.Errorf("linux.seccomp.listenerPath: minirun has nowhere to send the listener")
+		}
+		return s.work.Listener(pid, l)
 	case childprog.PointReady:
 		tr.Mark("at ready: record the container, startContainer hooks")
 		return call(s.work.Ready, pid)
@@ -298,7 +312,7 @@ func (s *setup) release(pt childprog.Point) error {
 // that failed) to the parent's.
 func (s *setup) childGone(err error) error {
 	if jerr := s.task.Join(); jerr != nil {
-		return jerr
+		return s.underFilter(jerr)
 	}
 	if sig := s.interruption(); sig != nil {
 		return &InterruptedError{Signal: sig}
@@ -313,6 +327,7 @@ func (s *setup) finish() (int, error) {
 	s.work.Trace.Mark("wait for the child's execve")
 	err := s.task.Join()
 	s.work.Trace.joined(s.task, err == nil)
+	err = s.underFilter(err)
 	if sig := s.interruption(); sig != nil {
 		err = &InterruptedError{Signal: sig}
 	}
@@ -331,6 +346,18 @@ func (s *setup) finish() (int, error) {
 		s.task.Reap()
 	}
 	return pid, nil
+}
+
+// underFilter says so when a step of minirun's setup that failed ran under
+// the seccomp filter: its errno may be the filter's, not the kernel's. Not
+// for the execve: clients read its error as it is ("permission denied" is
+// podman's 126).
+func (s *setup) underFilter(err error) error {
+	var se *clonecore.StepError
+	if s.plan.SeccompStep >= 0 && errors.As(err, &se) && !se.Planned && se.Index > s.plan.SeccompStep && se.Index < s.plan.ExecStep {
+		return fmt.Errorf("%w (the call ran under linux.seccomp's filter, which may have refused it)", err)
+	}
+	return err
 }
 
 // pid is the container's process as of now: the cloned task, or once a

@@ -161,7 +161,6 @@ func TestPolicyRefuses(t *testing.T) {
 		"process.apparmorProfile: AppArmor profiles are not applied yet",
 		"process.selinuxLabel: SELinux labels are not applied yet",
 		"linux.resources.memory.kernel: Linux no longer enforces a kernel memory limit",
-		"linux.seccomp: not applied yet: minirun loads no seccomp filter so far",
 		"linux.mountLabel: SELinux mount labels are not applied yet",
 		"linux.intelRdt: Intel RDT (resctrl) is not supported",
 		"solaris: for Solaris containers; minirun runs Linux containers",

@@ -396,13 +396,13 @@ func TestValidate(t *testing.T) {
 				Flags:    []rspec.LinuxSeccompFlag{rspec.LinuxSeccompFlagLog},
 				Syscalls: []rspec.LinuxSyscall{{Names: []string{"read", "write"}, Action: rspec.ActAllow, Args: []rspec.LinuxSeccompArg{{Index: 5, Op: rspec.OpEqualTo}}}},
 			}
-		}, ValidateOptions{}, []string{`linux.seccomp: not applied yet: minirun loads no seccomp filter so far`}}, // valid; refused by the policy alone
+		}, ValidateOptions{}, nil},
 		{"seccomp default action missing", func(s *rspec.Spec) { s.Linux.Seccomp = &rspec.LinuxSeccomp{} }, ValidateOptions{},
-			[]string{`linux.seccomp.defaultAction: missing; give the action for syscalls no rule names (SCMP_ACT_ERRNO, SCMP_ACT_ALLOW…)`, `linux.seccomp: not applied yet: minirun loads no seccomp filter so far`}},
+			[]string{`linux.seccomp.defaultAction: missing; give the action for syscalls no rule names (SCMP_ACT_ERRNO, SCMP_ACT_ALLOW…)`}},
 		{"seccomp default notify", func(s *rspec.Spec) {
 			s.Linux.Seccomp = &rspec.LinuxSeccomp{DefaultAction: rspec.ActNotify, ListenerPath: "/run/l.sock"}
 		}, ValidateOptions{},
-			[]string{`linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default: the listener itself needs syscalls to answer`, `linux.seccomp: not applied yet: minirun loads no seccomp filter so far`}},
+			[]string{`linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default: the listener itself needs syscalls to answer`}},
 		{"seccomp everything wrong", func(s *rspec.Spec) {
 			s.Linux.Seccomp = &rspec.LinuxSeccomp{
 				DefaultAction: "SCMP_ACT_MAYBE",
@@ -426,7 +426,6 @@ func TestValidate(t *testing.T) {
 			`linux.seccomp.syscalls[2].args[0].index: 6 is out of range 0 to 5`,
 			`linux.seccomp.syscalls[2].args[0].op: unknown operator "=="`,
 			`linux.seccomp.listenerPath: missing; SCMP_ACT_NOTIFY needs a listener socket to send the notify fd to`,
-			`linux.seccomp: not applied yet: minirun loads no seccomp filter so far`,
 		}},
 
 		// several at once, in field order

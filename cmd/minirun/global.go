@@ -83,6 +83,20 @@ func warn(format string, a ...any) {
 	logLine("warning", msg)
 }
 
+// debug reports what only --debug shows: in the --log file if there is
+// one, else on stderr (as runc's debug output goes).
+func debug(format string, a ...any) {
+	if !logDebug {
+		return
+	}
+	msg := fmt.Sprintf(format, a...)
+	if logFile != nil {
+		logLine("debug", msg)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "minirun: debug: %s\n", msg)
+}
+
 // runtime is the Runtime the global flags describe.
 func runtime(c *cli.Context) *container.Runtime {
 	root := c.String("root")
@@ -96,7 +110,7 @@ func runtime(c *cli.Context) *container.Runtime {
 	case "false":
 		rootless = false
 	}
-	return &container.Runtime{Dir: statedir.Dir{Root: root}, Warn: warn, Rootless: rootless}
+	return &container.Runtime{Dir: statedir.Dir{Root: root}, Warn: warn, Debug: debug, Rootless: rootless}
 }
 
 // containerID is a command's one argument, the container's ID.

@@ -1,0 +1,102 @@
+package clonecore
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Verify checks what the trampoline takes on trust, so that a program a
+// compiler got wrong fails here, in Go, not in a child that cannot say
+// why: every step has a label; every saved result an argument reads was
+// saved by an earlier step, into a slot the program reserved; every int32
+// it loads and every slot it saves lies where the trampoline can reach;
+// the arena has room left for what Start adds (the sealed steps, the
+// results, the child's block).
+//
+// It cannot tell whether a step saving a slot runs before one reading it
+// on every path: the program has no branches but OpExitIf, which ends the
+// task, so program order is run order.
+func (p *Program) Verify() error {
+	var errs []error
+	saved := make([]bool, p.nslots)
+	for i, s := range p.steps {
+		where := fmt.Sprintf("step %d (%s)", i, p.explain[i])
+		if p.labels[i] == "" {
+			errs = append(errs, fmt.Errorf("%s: no label", where))
+		}
+		for a := 0; a < stepArgs; a++ {
+			switch s.kinds >> (kindBits * a) & kindMask {
+			case argImm:
+			case argSlot:
+				slot := s.args[a]
+				if slot >= uint64(p.nslots) {
+					errs = append(errs, fmt.Errorf("%s: argument %d reads slot %d of %d", where, a, slot, p.nslots))
+				} else if !saved[slot] {
+					errs = append(errs, fmt.Errorf("%s: argument %d reads slot %d before any step saves it", where, a, slot))
+				}
+			case argInt32:
+				if !p.arena.contains(uintptr(s.args[a]), 4) {
+					errs = append(errs, fmt.Errorf("%s: argument %d loads an int32 at %#x, outside the arena", where, a, s.args[a]))
+				}
+			default:
+				errs = append(errs, fmt.Errorf("%s: argument %d has kind %d", where, a, s.kinds>>(kindBits*a)&kindMask))
+			}
+		}
+		if s.save >= 0 {
+			if s.save >= int64(p.nslots) {
+				errs = append(errs, fmt.Errorf("%s: saves into slot %d of %d", where, s.save, p.nslots))
+			} else {
+				saved[s.save] = true
+			}
+		}
+		if s.nr == OpStore && s.kinds&kindMask == argImm && !p.arena.contains(uintptr(s.args[0]), 8) {
+			errs = append(errs, fmt.Errorf("%s: stores at %#x, outside the arena", where, s.args[0]))
+		}
+	}
+	if need, left := p.startBytes(), p.arena.left(); need > left {
+		errs = append(errs, fmt.Errorf("the arena has %d bytes left, and Start needs %d", left, need))
+	}
+	return errors.Join(errs...)
+}
+
+// Int32Words returns the arena addresses the program loads int32s from:
+// the words the parent must fill (fd numbers) before the start.
+func (p *Program) Int32Words() []uintptr {
+	var ws []uintptr
+	seen := map[uintptr]bool{}
+	for _, s := range p.steps {
+		for a := 0; a < stepArgs; a++ {
+			if s.kinds>>(kindBits*a)&kindMask == argInt32 && !seen[uintptr(s.args[a])] {
+				seen[uintptr(s.args[a])] = true
+				ws = append(ws, uintptr(s.args[a]))
+			}
+		}
+	}
+	return ws
+}
+
+// startBytes is what Start allocates in the arena for the program: the
+// sealed steps and results (seal), and the child's block, each rounded up
+// to Alloc's alignment.
+func (p *Program) startBytes() uintptr {
+	round := func(n int) uintptr { return uintptr(n+15) &^ 15 }
+	steps := len(p.steps) * stepSize
+	if steps == 0 {
+		steps = stepSize
+	}
+	return round(steps) + round(8*(p.nslots+1)) + round(blockSize)
+}
+
+// contains reports whether [p, p+n) lies in the arena.
+func (a *Arena) contains(p uintptr, n uintptr) bool {
+	return p >= a.base() && p+n <= a.base()+uintptr(len(a.mem))
+}
+
+// left is how many bytes the arena can still hand out.
+func (a *Arena) left() uintptr {
+	off := (a.used + 15) &^ 15
+	if off > uintptr(len(a.mem)) {
+		return 0
+	}
+	return uintptr(len(a.mem)) - off
+}
