@@ -175,7 +175,12 @@ func (c *compiler) process() {
 	}
 	c.cwd()
 	c.settings()
-	if c.seccompBeforeIdentity() {
+	early := c.seccompBeforeIdentity()
+	if early {
+		// close_range is newer than many profiles' allow lists (runc
+		// closes with fcntl): before the filter, it need not pass it.
+		// The child opens nothing it keeps from here to execve.
+		c.closeOnExec()
 		c.installSeccomp("without no_new_privs the kernel wants CAP_SYS_ADMIN, so before the capabilities are dropped; every call from here on passes it")
 	}
 	c.identity()
@@ -196,9 +201,9 @@ func (c *compiler) process() {
 	} else {
 		c.b.prctl("minirun: the container outlives minirun from here on", "PR_SET_PDEATHSIG", unix.PR_SET_PDEATHSIG, 0, "0")
 	}
-	first := 3 + c.env.PreserveFDs
-	c.b.simple("minirun: no fd of minirun's reaches the process (close-on-exec from fd "+itoa(first)+")", unix.SYS_CLOSE_RANGE, "close_range",
-		[]string{itoa(first), "~0U", "CLOSE_RANGE_CLOEXEC"}, uintptr(first), uintptr(^uint32(0)), unix.CLOSE_RANGE_CLOEXEC)
+	if !early {
+		c.closeOnExec()
+	}
 	empty := c.b.words(0)
 	c.b.simple("minirun: unblock every signal for the process", unix.SYS_RT_SIGPROCMASK, "rt_sigprocmask", []string{"SIG_SETMASK", "[]", "NULL", "8"},
 		unix.SIG_SETMASK, empty, 0, 8)
@@ -216,6 +221,14 @@ func (c *compiler) process() {
 		c.installSeccomp("no_new_privs: the last step before execve")
 	}
 	c.exec()
+}
+
+// closeOnExec marks every fd of minirun's but the process's stdio and
+// preserved fds close-on-exec, so that none reaches the process.
+func (c *compiler) closeOnExec() {
+	first := 3 + c.env.PreserveFDs
+	c.b.simple("minirun: no fd of minirun's reaches the process (close-on-exec from fd "+itoa(first)+")", unix.SYS_CLOSE_RANGE, "close_range",
+		[]string{itoa(first), "~0U", "CLOSE_RANGE_CLOEXEC"}, uintptr(first), uintptr(^uint32(0)), unix.CLOSE_RANGE_CLOEXEC)
 }
 
 // sysctls writes linux.sysctl, each key through /proc/sys of the host's

@@ -520,3 +520,31 @@ func TestRunSeccompRefusesSetup(t *testing.T) {
 		t.Errorf("a file that cannot be run: got %v, want process.args[0]: /notexec: permission denied", err)
 	}
 }
+
+// TestRunSeccompOldAllowList: a profile written before close_range (the
+// runtime-tools suite's, older Docker ones) without no_new_privs. The
+// filter then goes in while the child is privileged, and every step after
+// it must pass it: minirun's close-on-exec step comes before it, as runc
+// closes with fcntl, so such a profile runs.
+func TestRunSeccompOldAllowList(t *testing.T) {
+	needRoot(t, "creates namespaces and installs seccomp filters")
+	profile := dockerProfile(t)
+	var kept []rspec.LinuxSyscall
+	for _, sc := range profile.Syscalls {
+		names := slices.DeleteFunc(slices.Clone(sc.Names), func(n string) bool { return n == "close_range" })
+		if len(names) > 0 {
+			sc.Names = names
+			kept = append(kept, sc)
+		}
+	}
+	profile.Syscalls = kept
+	tb := busyboxBundle(t, specs.GenerateOptions{}, "echo ran")
+	tb.Spec.Process.NoNewPrivileges = false
+	tb.Spec.Linux.Seccomp = profile
+	before := snapshotHost(t)
+	code, out, err := runCaptured(t, tb.save(t))
+	checkNothingLeft(t, before)
+	if err != nil || code != 0 || out != "ran\n" {
+		t.Errorf("got status %d, error %v, stdout %q; want 0, none, \"ran\"", code, err, out)
+	}
+}
