@@ -17,7 +17,9 @@
 # floor of three process starts.
 #
 # Usage: bench/lifecycle.sh      as root
-# Knobs: ROUNDS=4 rounds of WARMUP=3 + RUNS=20 runs per command,
+# Knobs: LIMITS=1 adds limits to the config (memory 256 MiB, 1024 pids,
+#        CPU shares 512: issue 7's "create-to-running with a cgroup and
+#        limits"), ROUNDS=4 rounds of WARMUP=3 + RUNS=20 runs per command,
 #        MINIRUN=bin/minirun, OUT=bench/out
 # Writes OUT/lifecycle.json (all rounds merged) and OUT/lifecycle.txt.
 set -euo pipefail
@@ -89,12 +91,17 @@ cp /bin/busybox "$rootfs/bin/busybox"
 ln -s busybox "$rootfs/bin/true"
 (cd "$bundle" && runc spec)
 mkdir -p "$tmp/crun"
-python3 - "$bundle/config.json" "$tmp/crun/config.json" "$rootfs" <<'EOF'
+python3 - "$bundle/config.json" "$tmp/crun/config.json" "$rootfs" "${LIMITS:-}" <<'EOF'
 import json, re, sys
-src, crun_dst, rootfs = sys.argv[1:]
+src, crun_dst, rootfs, limits = sys.argv[1:]
 c = json.load(open(src))
 c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]
+if limits:
+    r = c["linux"].setdefault("resources", {})
+    r["memory"] = {"limit": 256 << 20}
+    r["pids"] = {"limit": 1024}
+    r["cpu"] = {"shares": 512}
 json.dump(c, open(src, "w"), indent=2)
 m = re.match(r"(\d+)\.(\d+)", c["ociVersion"])
 if not m or (int(m[1]), int(m[2])) > (1, 1):
@@ -134,9 +141,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 facts="$(nproc) CPUs, kernel $(uname -r), load now $(cut -d' ' -f1-3 /proc/loadavg); $(crun --version | head -1), runc $(runc --version | sed -n 's/^runc version //p'), minirun $(cd "$repo" && git describe --always --dirty 2>/dev/null || echo '?')"
-python3 - "$OUT" "$ROUNDS" "$facts" <<'EOF' | tee "$OUT/lifecycle.txt"
+python3 - "$OUT" "$ROUNDS" "$facts" "${LIMITS:-}" <<'EOF' | tee "$OUT/lifecycle.txt"
 import json, statistics, sys
-out, rounds, facts = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+out, rounds, facts, limits = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 merged = {}
 for i in range(1, rounds + 1):
     for r in json.load(open(f"{out}/lifecycle-round{i}.json"))["results"]:
@@ -148,7 +155,8 @@ for m in merged.values():
     m["cpu"] = statistics.mean(x["user"] + x["system"] for x in m["rounds"])
 json.dump({"results": list(merged.values())}, open(f"{out}/lifecycle.json", "w"), indent=2)
 ms = lambda s: s * 1e3
-print(f"\ncreate + start + delete --force of /bin/true, runc spec's config, back to back, {rounds} rounds")
+what = "runc spec's config" + (" with limits (memory 256 MiB, 1024 pids, CPU shares 512)" if limits else "")
+print(f"\ncreate + start + delete --force of /bin/true, {what}, back to back, {rounds} rounds")
 print(facts)
 print(f"{'':10} {'wall median ms':>15} {'net ms':>8} {'CPU mean ms':>12}")
 base = merged["sh"]
