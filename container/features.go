@@ -8,7 +8,7 @@ import (
 	"github.com/minirun/minirun/specs"
 )
 
-// Features is what minirun applies, in runtime-spec's features.md shape:
+// Features is what minirun applies, in the shape of runtime-spec's "Features Structure":
 // the answer to `minirun features`, which clients (containerd, podman)
 // read to learn what they may ask for. Every list comes from the table
 // the validator and the compiler use, so it cannot claim more than is

@@ -18,10 +18,11 @@ import (
 	"github.com/minirun/minirun/statedir"
 )
 
-// A Runtime is minirun driven as an OCI runtime (runtime-spec's
-// runtime.md): containers that outlive the command that made them, found
-// by ID in a state folder, moved through creating → created → running →
-// stopped by create, start and the process's end, and removed by delete.
+// A Runtime is minirun driven as an OCI runtime (runtime-spec, "Runtime
+// and Lifecycle"): containers that outlive the command that made them,
+// found by ID in a state folder, moved through creating → created →
+// running → stopped by create, start and the process's end, and removed
+// by delete.
 type Runtime struct {
 	Dir statedir.Dir
 	// Warn reports what the runtime goes on from (a failing poststart or

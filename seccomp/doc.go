@@ -79,8 +79,8 @@
 //     alone, whatever comes before or after it (libseccomp keeps the first
 //     unconditional rule and drops conditional ones beside it). Otherwise
 //     the conditional rules are tried in config order and the first that
-//     matches decides ("only the first entry is effective", runtime-spec
-//     config-linux.md); none matching, the default action. For rules with
+//     matches decides ("only the first entry is effective", runtime-spec's
+//     Linux configuration, on seccomp); none matching, the default action. For rules with
 //     the same action this is libseccomp's OR; for overlapping rules with
 //     different actions libseccomp's outcome depends on its internal tree
 //     order or it refuses the policy (EEXIST), and config order is what the

@@ -14,7 +14,7 @@ func init() {
 		Usage: "print what minirun applies, as runtime-spec's features JSON",
 		Description: `Prints the OCI versions, hooks, mount options, namespaces,
 capabilities, cgroup kinds, seccomp actions and the rest that minirun
-applies (runtime-spec features.md), for clients that ask before they send
+applies (runtime-spec, "Features Structure"), for clients that ask before they send
 a config.`,
 		Action: func(c *cli.Context) error {
 			out, err := json.MarshalIndent(container.Features(), "", "  ")
