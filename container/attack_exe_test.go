@@ -4,9 +4,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/specs"
@@ -75,4 +77,55 @@ func TestAttackRuntimeBinary(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestAttackRuntimeBinaryStartHook is the same exploit through start: a
+// startContainer hook runs in the container, and its path resolves there,
+// where the image can make it a script whose interpreter is
+// /proc/self/exe. start runs from a read-only view of minirun whenever the
+// container has such a hook (and only then: without one it clones nothing
+// into the container).
+func TestAttackRuntimeBinaryStartHook(t *testing.T) {
+	needRoot(t, "runs containers as root, as the exploit needs")
+	bin, sum := privateBinary(t)
+	root := tempDir(t)
+	tb := busyboxBundle(t, specs.GenerateOptions{}, "exec sleep 100")
+	tb.install(t, helperBin, "helper")
+	if err := unix.Mkfifo(filepath.Join(tb.Rootfs, "fifo"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	tb.writeFile(t, "rootfs/evil", "#!/proc/self/exe --log=/fifo\n", 0o755)
+	mark := "race-marker-" + strconv.Itoa(os.Getpid())
+	tb.Spec.Hooks = &rspec.Hooks{StartContainer: []rspec.Hook{{Path: "/evil", Args: []string{"/evil", mark}}}}
+	// The hook fails (minirun, run as its interpreter, knows no command
+	// "/evil"), and a failed start kills the container's process: without
+	// a PID namespace of the container's, the racer outlives it.
+	tb.Spec.Linux.Namespaces = slices.DeleteFunc(tb.Spec.Linux.Namespaces, func(n rspec.LinuxNamespace) bool { return n.Type == rspec.PIDNamespace })
+	// The hook keeps minirun's capabilities, and a process with fewer
+	// may not open its /proc/PID/exe (ptrace's rule): the attacker here
+	// holds as many, the worst case.
+	tb.Spec.Process.Capabilities = allCapabilities()
+	tb.save(t)
+	before := snapshotHost(t)
+	id := "attack-start"
+	runDetached(t, "--root", root, "create", "--bundle", tb.Dir, id)
+	t.Cleanup(func() { runBinary(t, nil, "--root", root, "delete", "--force", id) })
+	racer := startBinary(t, nil, "--root", root, "exec", "--env", helperEnv+"=facts", id, "/helper", "race:"+mark+":/fifo")
+	// The hook execs minirun's binary in the container, which blocks
+	// opening the FIFO until the racer has it.
+	_, stderr, code := runPrivate(t, bin, "--root", root, "start", id)
+	t.Logf("minirun start: status %d, stderr %q", code, stderr)
+	io.WriteString(racer.stdin, "go\n")
+	f := parseFacts(t, racer.line(t))
+	racer.wait(t)
+	if _, stderr, code := runBinary(t, nil, "--root", root, "delete", "--force", id); code != 0 {
+		t.Errorf("delete --force: status %d: %s", code, stderr)
+	}
+	checkNothingLeft(t, before)
+	race := f.Probes["race:"+mark+":/fifo"]
+	t.Logf("the racer: %q, final reopen: %q", race.Entries, race.Err)
+	if race.Err != "EROFS" {
+		t.Errorf("the racer's reopen of minirun's binary for writing: got %q (%q), want EROFS", race.Err, race.Entries)
+	}
+	checkBinary(t, bin, sum)
 }

@@ -88,6 +88,9 @@ func createAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := protect(); err != nil {
+		return err
+	}
 	o.Trace = tr
 	tr.Mark("load the config")
 	b, err := specs.LoadBundle(bundleDir(c))

@@ -49,6 +49,9 @@ func execAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := protect(); err != nil {
+		return err
+	}
 	rt := runtime(c)
 	p, err := execProcess(c, rt, id)
 	if err != nil {

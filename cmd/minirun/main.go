@@ -75,54 +75,20 @@ func newApp() *cli.App {
 
 func main() {
 	entrytime.MarkMain() // for run --trace
-	if startsContainerTasks(os.Args[1:]) {
-		// Before anything else: this may re-execute minirun.
-		if err := selfexe.Ensure(); err != nil {
-			fmt.Fprintf(os.Stderr, "minirun: %v\n", err)
-			os.Exit(1)
-		}
-	}
 	os.Exit(run(os.Args))
 }
 
-// startsContainerTasks says whether the command line is one that starts a
-// task in a container's namespaces — run, create, exec, and start (its
-// startContainer hooks) — which must not run from a binary the container
-// could write (package selfexe). The global flags come first; those that
-// take a value are skipped with it.
-func startsContainerTasks(args []string) bool {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			return false
-		}
-		if name, ok := strings.CutPrefix(a, "-"); ok {
-			name = strings.TrimPrefix(name, "-")
-			if !strings.Contains(name, "=") && globalTakesValue(name) {
-				i++
-			}
-			continue
-		}
-		switch a {
-		case "run", "create", "exec", "start":
-			return true
-		}
-		return false
+// protect makes sure a command that starts a task in a container's
+// namespaces — run, create, exec, and start when it runs startContainer
+// hooks — does not run from a binary the container could write (package
+// selfexe): it may re-execute minirun, so it is called before the command
+// changes anything, and only where it is needed (a second start of the Go
+// runtime is most of what it costs).
+func protect() error {
+	if err := selfexe.Ensure(); err != nil {
+		return err
 	}
-	return false
-}
-
-// globalTakesValue says whether global flag name takes a value.
-func globalTakesValue(name string) bool {
-	for _, f := range globalFlags {
-		for _, n := range f.Names() {
-			if n == name {
-				_, isBool := f.(*cli.BoolFlag)
-				return !isBool
-			}
-		}
-	}
-	return false
+	return nil
 }
 
 // cliArgs are the arguments run was given, for commands that must know

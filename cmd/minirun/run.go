@@ -112,6 +112,9 @@ func runAction(c *cli.Context) error {
 		fmt.Fprint(c.App.Writer, plan.Explain())
 		return nil
 	}
+	if err := protect(); err != nil {
+		return err
+	}
 	code, err := runtime(c).Run(id, b, o)
 	var ie *container.InterruptedError
 	if errors.As(err, &ie) {

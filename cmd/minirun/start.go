@@ -15,7 +15,16 @@ container that is not created is refused and left as it is.`,
 			if err != nil {
 				return err
 			}
-			return runtime(c).Start(id)
+			rt := runtime(c)
+			// start clones a task into the container's namespaces only
+			// for its startContainer hooks: only then must it run from a
+			// binary the container cannot write.
+			if r, err := rt.Dir.Read(id); err == nil && r.Config != nil && r.Config.Hooks != nil && len(r.Config.Hooks.StartContainer) > 0 {
+				if err := protect(); err != nil {
+					return err
+				}
+			}
+			return rt.Start(id)
 		},
 	})
 }
