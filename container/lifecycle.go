@@ -587,6 +587,9 @@ func (rt *Runtime) Delete(id string, force bool) error {
 	c, err := rt.Dir.Open(id)
 	if err != nil {
 		if force && errors.Is(err, statedir.ErrNotExist) {
+			// A create killed before it made the container's folder
+			// may have left the root it made for it, empty.
+			rt.Dir.RemoveIfEmpty()
 			return nil
 		}
 		return err

@@ -290,6 +290,13 @@ func (c *Container) Remove() error {
 	return nil
 }
 
+// RemoveIfEmpty removes the root if no container is left in it (a create
+// killed between making the root and the container's folder leaves it
+// empty); a root in use stays.
+func (d Dir) RemoveIfEmpty() {
+	os.Remove(d.Root)
+}
+
 // Read reads container id's record without locking it.
 func (d Dir) Read(id string) (*Record, error) {
 	if err := ValidateID(id); err != nil {
