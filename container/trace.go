@@ -11,6 +11,7 @@ import (
 
 	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/internal/entrytime"
+	"github.com/minirun/minirun/internal/selfexe"
 )
 
 // A Trace is the timeline of one container start for `run --trace`: the
@@ -58,6 +59,11 @@ func (t *Trace) alongside(what string, start, end int64) {
 // its first instruction, its first package initialised, and main.
 func NewTrace() *Trace {
 	t := &Trace{running: -1}
+	// A minirun that re-executed itself from a read-only view of its
+	// binary (internal/selfexe) began before this process did.
+	if first := selfexe.FirstEntry(); first > 0 {
+		t.marks = append(t.marks, traceMark{first, "guard minirun's binary (CVE-2019-5736): start, then re-execute from a read-only view of it"})
+	}
 	if e := entrytime.Entry(); e != 0 {
 		t.marks = append(t.marks, traceMark{e, "Go runtime start: from the first instruction to the first package init"})
 	}

@@ -71,6 +71,9 @@ func createAction(c *cli.Context) error {
 	if c.Bool("json") && !c.Bool("trace") {
 		return usageError("create: --json goes with --trace")
 	}
+	if err := protect(); err != nil {
+		return err
+	}
 	var tr *container.Trace
 	if c.Bool("trace") {
 		tr = container.NewTrace()
@@ -86,9 +89,6 @@ func createAction(c *cli.Context) error {
 	}
 	o, err := createOptions(c)
 	if err != nil {
-		return err
-	}
-	if err := protect(); err != nil {
 		return err
 	}
 	o.Trace = tr

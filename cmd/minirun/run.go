@@ -78,6 +78,11 @@ func runAction(c *cli.Context) error {
 	if c.Bool("json") && !c.Bool("trace") {
 		return usageError("run: --json goes with --trace")
 	}
+	if !c.Bool("explain") {
+		if err := protect(); err != nil {
+			return err
+		}
+	}
 	var tr *container.Trace
 	if c.Bool("trace") {
 		tr = container.NewTrace()
@@ -111,9 +116,6 @@ func runAction(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "# %s (%s)\n", filepath.Base(b.Path), b.Dir)
 		fmt.Fprint(c.App.Writer, plan.Explain())
 		return nil
-	}
-	if err := protect(); err != nil {
-		return err
 	}
 	code, err := runtime(c).Run(id, b, o)
 	var ie *container.InterruptedError

@@ -32,7 +32,22 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/internal/entrytime"
 )
+
+// firstEntryEnv carries, across the re-exec, when the first minirun's
+// first instruction ran (nanoseconds of CLOCK_MONOTONIC), for run --trace.
+const firstEntryEnv = "_MINIRUN_FIRST_ENTRY"
+
+// firstEntry is, in a re-executed minirun, when the first one's first
+// instruction ran; 0 otherwise.
+var firstEntry int64
+
+// FirstEntry is when the minirun that re-executed this one began (its
+// first instruction, CLOCK_MONOTONIC), or 0 if this one was not
+// re-executed: the guard's cost, for run --trace.
+func FirstEntry() int64 { return firstEntry }
 
 // guardEnv is set across the re-exec, so that a re-executed minirun that
 // still finds its binary writable fails instead of looping.
@@ -72,6 +87,8 @@ func writable() bool {
 func Ensure() error {
 	if os.Getenv(guardEnv) != "" {
 		os.Unsetenv(guardEnv)
+		firstEntry, _ = strconv.ParseInt(os.Getenv(firstEntryEnv), 10, 64)
+		os.Unsetenv(firstEntryEnv)
 		// Exec'd through /proc/self/fd/N, the process is named "N": give
 		// it its own name back, for ps and pgrep.
 		name := filepath.Base(os.Args[0])
@@ -96,6 +113,10 @@ func Ensure() error {
 		return fmt.Errorf("protect minirun's binary from the container (CVE-2019-5736): %w", err)
 	}
 	os.Setenv(guardEnv, how)
+	// The re-executed minirun's trace starts at this one's first
+	// instruction (entrytime.Entry, CLOCK_MONOTONIC), so that the guard's
+	// cost shows in it.
+	os.Setenv(firstEntryEnv, strconv.FormatInt(entrytime.Entry(), 10))
 	err = syscall.Exec("/proc/self/fd/"+strconv.Itoa(fd), os.Args, os.Environ())
 	os.Unsetenv(guardEnv)
 	unix.Close(fd)
