@@ -56,19 +56,8 @@ MINIRUN=$(cd "$(dirname "$MINIRUN")" && pwd)/$(basename "$MINIRUN")
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-hybrid=0
-if [[ $(stat -f -c %T /sys/fs/cgroup) != cgroup2fs && -d /sys/fs/cgroup/unified &&
-	$(stat -f -c %T /sys/fs/cgroup/unified) == cgroup2fs ]]; then
-	hybrid=1
-fi
-in_private_ns() {
-	if ((hybrid)); then
-		unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified &&
-			mount -t tmpfs -o size=64m,mode=755 none /sys/fs/cgroup/unified && exec "$@"' sh "$@"
-	else
-		unshare --mount --propagation private "$@"
-	fi
-}
+# in_private_ns CMD…: run CMD in a private mount namespace where crun runs.
+. "$here/lib.sh"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/minirun-scale.XXXXXX")
 idp="mrs$$x"
