@@ -222,30 +222,11 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 	}
 	defer c.Close()
 	o.Trace.Mark("state: make the container's folder and record")
-	r := newRecord(id, b)
-	var m *cgroups.Manager
-	hooks := true
-	undo := func(err error) error {
-		if m != nil {
-			m.Destroy()
-		}
-		if hooks {
-			rt.poststop(r)
-		}
-		c.Remove()
+	made, err := rt.provision(c, id, b, cg, o.Trace)
+	if err != nil {
 		return err
 	}
-	if err := cg.note(r); err != nil {
-		return undo(err)
-	}
-	if err := c.Save(r); err != nil {
-		return undo(err)
-	}
-	o.Trace.Mark("cgroups: make the container's cgroup")
-	m, join, err := cg.create(c, r, b)
-	if err != nil {
-		return undo(err)
-	}
+	r, join, undo := made.r, made.join, made.undo
 	defer join.close()
 	o.Trace.Mark("state: make exec.fifo")
 	if err := unix.Mkfifo(c.FIFO(), 0o600); err != nil {
@@ -261,7 +242,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 	plan, err := compiled.wait(o.Trace)
 	if err != nil {
 		// Refused by the compiler: as if before anything was made.
-		hooks = false
+		made.hooks = false
 		return undo(err)
 	}
 	rt.reportSkipped(plan)
@@ -321,6 +302,52 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 	netDone(true)
 	o.Trace.Mark("done")
 	return nil
+}
+
+// provisional is a container that create or run is making: its state
+// folder and record, its cgroup, and how to take them down again if the
+// making fails.
+type provisional struct {
+	rt    *Runtime
+	c     *statedir.Container
+	r     *statedir.Record
+	m     *cgroups.Manager // nil until made, and without cgroups
+	join  cgroupJoin
+	hooks bool // undo runs the poststop hooks (not for a refused config)
+}
+
+// provision records container id of bundle b in its new folder c and
+// makes its cgroup (cg), the steps create and run share before the child
+// is cloned. On failure what it made is undone and the error returned.
+func (rt *Runtime) provision(c *statedir.Container, id string, b *specs.Bundle, cg *cgroupPlan, tr *Trace) (*provisional, error) {
+	p := &provisional{rt: rt, c: c, r: newRecord(id, b), hooks: true}
+	if err := cg.note(p.r); err != nil {
+		return nil, p.undo(err)
+	}
+	if err := c.Save(p.r); err != nil {
+		return nil, p.undo(err)
+	}
+	tr.Mark("cgroups: make the container's cgroup")
+	m, join, err := cg.create(c, p.r, b)
+	if err != nil {
+		return nil, p.undo(err)
+	}
+	p.m, p.join = m, join
+	return p, nil
+}
+
+// undo takes down what was made (rule 15) and returns err. The poststop
+// hooks run as for a delete: runtime-spec has a failed create continue
+// at delete.
+func (p *provisional) undo(err error) error {
+	if p.m != nil {
+		p.m.Destroy()
+	}
+	if p.hooks {
+		p.rt.poststop(p.r)
+	}
+	p.c.Remove()
+	return err
 }
 
 // prepare validates b, checks its resources against this host's cgroups

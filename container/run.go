@@ -13,7 +13,6 @@ import (
 	rspec "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
-	"github.com/minirun/minirun/cgroups"
 	"github.com/minirun/minirun/childprog"
 	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/specs"
@@ -69,35 +68,17 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	r := newRecord(id, b)
-	var m *cgroups.Manager
-	hooks := true
-	undo := func(err error) (int, error) {
-		if m != nil {
-			m.Destroy()
-		}
-		if hooks {
-			rt.poststop(r)
-		}
-		c.Remove()
+	made, err := rt.provision(c, id, b, cg, o.Trace)
+	if err != nil {
 		return 0, err
 	}
-	if err := cg.note(r); err != nil {
-		return undo(err)
-	}
-	if err := c.Save(r); err != nil {
-		return undo(err)
-	}
-	o.Trace.Mark("cgroups: make the container's cgroup")
-	m, join, err := cg.create(c, r, b)
-	if err != nil {
-		return undo(err)
-	}
+	r, join := made.r, made.join
+	undo := func(err error) (int, error) { return 0, made.undo(err) }
 	defer join.close()
 	plan, err := compiled.wait(o.Trace)
 	if err != nil {
 		// Refused by the compiler: as if before anything was made.
-		hooks = false
+		made.hooks = false
 		return undo(err)
 	}
 	rt.reportSkipped(plan)
