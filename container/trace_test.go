@@ -2,6 +2,8 @@ package container
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -36,14 +38,27 @@ func explainedSteps(t *testing.T, dir string) (calls, labels []string) {
 	return calls, labels
 }
 
-// traceJSON runs `minirun run --trace --json` and decodes the report it
-// prints on stderr after whatever the container wrote there.
+// traceJSON runs `minirun run --trace --json --svg FILE`, decodes the
+// report it prints on stderr after whatever the container wrote there,
+// and checks the picture it drew against the report (checkTraceSVG).
 func traceJSON(t *testing.T, dir, id string) (TraceReport, int) {
 	t.Helper()
-	_, errOut, code := runBinary(t, nil, "run", "--trace", "--json", "--bundle", dir, id)
+	svg := filepath.Join(t.TempDir(), "trace.svg")
+	_, errOut, code := runBinary(t, nil, "run", "--trace", "--json", "--svg", svg, "--bundle", dir, id)
+	r := traceReportFrom(t, errOut)
+	drawn, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatalf("run --trace --svg (exit %d): %v", code, err)
+	}
+	checkTraceSVG(t, drawn, r)
+	return r, code
+}
+
+func traceReportFrom(t *testing.T, errOut string) TraceReport {
+	t.Helper()
 	i := strings.Index(errOut, "{\n")
 	if i < 0 {
-		t.Fatalf("run --trace --json: no JSON object on stderr (exit %d): %q", code, errOut)
+		t.Fatalf("run --trace --json: no JSON object on stderr: %q", errOut)
 	}
 	var r TraceReport
 	dec := json.NewDecoder(strings.NewReader(errOut[i:]))
@@ -51,7 +66,7 @@ func traceJSON(t *testing.T, dir, id string) (TraceReport, int) {
 	if err := dec.Decode(&r); err != nil {
 		t.Fatalf("run --trace --json: %v in %q", err, errOut[i:])
 	}
-	return r, code
+	return r
 }
 
 // TestRunTrace runs a container with --trace --json and checks the
@@ -202,8 +217,11 @@ func TestRunTraceFailure(t *testing.T) {
 			t.Errorf("run --trace (text): exit %d; want a failure and %q in:\n%s", code, want, errOut)
 		}
 	}
-	if _, errOut, code := runBinary(t, nil, "run", "--json", "--bundle", tb.Dir, "json-alone"); code != 2 || !strings.Contains(errOut, "--json goes with --trace") {
-		t.Errorf("run --json without --trace: exit %d, %q; want 2 and a usage error", code, errOut)
+	for _, flags := range [][]string{{"--json"}, {"--svg", filepath.Join(t.TempDir(), "t.svg")}} {
+		args := append(append([]string{"run"}, flags...), "--bundle", tb.Dir, "alone")
+		if _, errOut, code := runBinary(t, nil, args...); code != 2 || !strings.Contains(errOut, flags[0]+" goes with --trace") {
+			t.Errorf("run %s without --trace: exit %d, %q; want 2 and a usage error", flags[0], code, errOut)
+		}
 	}
 }
 

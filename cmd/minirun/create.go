@@ -35,11 +35,8 @@ create returns. process.terminal needs --console-socket.
 
 --trace prints on stderr, once create is done, one timeline from minirun's
 first instruction to the process waiting for start, as run --trace does
-(--json: as JSON).`,
-		Flags: append(createFlags(),
-			&cli.BoolFlag{Name: "trace", Usage: "time the create and every step of the child, and print the timeline on stderr"},
-			&cli.BoolFlag{Name: "json", Usage: "with --trace: print the timeline as JSON"},
-		),
+(--json: as JSON; --svg FILE: drawn in SVG too).`,
+		Flags:  append(createFlags(), traceFlags("the create and every step of the child")...),
 		Action: createAction,
 	})
 }
@@ -68,8 +65,8 @@ func bundleDir(c *cli.Context) string {
 }
 
 func createAction(c *cli.Context) error {
-	if c.Bool("json") && !c.Bool("trace") {
-		return usageError("create: --json goes with --trace")
+	if err := checkTraceFlags(c); err != nil {
+		return err
 	}
 	if err := protect(); err != nil {
 		return err

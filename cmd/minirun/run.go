@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -35,12 +36,10 @@ runs and leaves it for "minirun delete".
 minirun's first instruction to the container's process running: minirun's
 own phases, and every step of the child program as the child timed it,
 with its result, grouped by the spec field behind it. --json prints it as
-one JSON object instead.`,
-		Flags: append(createFlags(),
+one JSON object instead; --svg FILE also draws it, as a timeline in SVG.`,
+		Flags: append(append(createFlags(), traceFlags("the start, minirun's phases and every step of the child")...),
 			&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the container's process runs"},
 			&cli.BoolFlag{Name: "explain", Usage: "print the clone flags and the child program, each step with the spec field behind it, and run nothing"},
-			&cli.BoolFlag{Name: "trace", Usage: "time the start, minirun's phases and every step of the child, and print the timeline on stderr"},
-			&cli.BoolFlag{Name: "json", Usage: "with --trace: print the timeline as JSON"},
 		),
 		Action: runAction,
 	})
@@ -75,8 +74,8 @@ func loadBundle(c *cli.Context) (*specs.Bundle, string, error) {
 }
 
 func runAction(c *cli.Context) error {
-	if c.Bool("json") && !c.Bool("trace") {
-		return usageError("run: --json goes with --trace")
+	if err := checkTraceFlags(c); err != nil {
+		return err
 	}
 	if !c.Bool("explain") {
 		if err := protect(); err != nil {
@@ -131,7 +130,27 @@ func runAction(c *cli.Context) error {
 	return nil
 }
 
-// printTrace writes the timeline of a traced run on stderr.
+// traceFlags are --trace, and --json and --svg that go with it, for run
+// and create; what says what --trace times.
+func traceFlags(what string) []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "trace", Usage: "time " + what + ", and print the timeline on stderr"},
+		&cli.BoolFlag{Name: "json", Usage: "with --trace: print the timeline as JSON"},
+		&cli.StringFlag{Name: "svg", Usage: "with --trace: also draw the timeline in `FILE` (SVG)"},
+	}
+}
+
+func checkTraceFlags(c *cli.Context) error {
+	for _, f := range []string{"json", "svg"} {
+		if c.IsSet(f) && !c.Bool("trace") {
+			return usageError("%s: --%s goes with --trace", c.Command.Name, f)
+		}
+	}
+	return nil
+}
+
+// printTrace writes the timeline of a traced run or create on stderr, and
+// draws it in the --svg file.
 func printTrace(c *cli.Context, tr *container.Trace) {
 	var err error
 	if c.Bool("json") {
@@ -141,6 +160,16 @@ func printTrace(c *cli.Context, tr *container.Trace) {
 	}
 	if err != nil {
 		fmt.Fprintf(c.App.ErrWriter, "minirun: --trace: %v\n", err)
+	}
+	if path := c.String("svg"); path != "" {
+		var b bytes.Buffer
+		err := tr.WriteSVG(&b)
+		if err == nil {
+			err = os.WriteFile(path, b.Bytes(), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintf(c.App.ErrWriter, "minirun: --svg: %v\n", err)
+		}
 	}
 }
 
