@@ -44,6 +44,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# die, need, positive
+. "$here/lib.sh"
 repo=$(dirname "$here")
 ROUNDS=${ROUNDS:-3}
 RUNS=${RUNS:-10}
@@ -54,18 +56,8 @@ CRICTL=${CRICTL:-$repo/bin/e2e/crictl}
 OUT=${OUT:-$repo/bench/out}
 VERBOSE=${VERBOSE:-0}
 
-die() {
-	printf 'bench/clients.sh: %s\n' "$*" >&2
-	exit 1
-}
-need() { # need TOOL PACKAGE
-	command -v "$1" >/dev/null 2>&1 || die "$1 not found: apt-get install $2"
-}
-
 [[ $(id -u) -eq 0 ]] || die "needs root (the clients make namespaces, mounts and cgroups): sudo $0"
-for n in ROUNDS RUNS WARMUP; do
-	[[ ${!n} =~ ^[0-9]+$ && ${!n} -gt 0 ]] || die "$n=${!n}: want a positive number"
-done
+positive ROUNDS RUNS WARMUP
 for c in $CLIENTS; do
 	[[ $c == podman || $c == ctr || $c == crictl ]] || die "CLIENTS: $c is not one of podman, ctr, crictl"
 done

@@ -25,6 +25,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# die, need, positive, absolute_paths, in_private_ns
+. "$here/lib.sh"
 repo=$(dirname "$here")
 ROUNDS=${ROUNDS:-4}
 RUNS=${RUNS:-20}
@@ -32,25 +34,16 @@ WARMUP=${WARMUP:-3}
 MINIRUN=${MINIRUN:-$repo/bin/minirun}
 OUT=${OUT:-$repo/bench/out}
 
-die() {
-	printf 'bench/lifecycle.sh: %s\n' "$*" >&2
-	exit 1
-}
 [[ $(id -u) -eq 0 ]] || die "needs root: sudo $0"
-for t in hyperfine runc crun python3 unshare; do
-	command -v "$t" >/dev/null || die "$t not found"
-done
+need hyperfine hyperfine
+need runc runc
+need crun crun
+need python3 python3
+need unshare util-linux
 [[ -x /bin/busybox ]] || die "/bin/busybox not found: apt-get install busybox-static"
 [[ -x $MINIRUN ]] || die "$MINIRUN not found: make build"
-for n in ROUNDS RUNS WARMUP; do
-	[[ ${!n} =~ ^[0-9]+$ && ${!n} -gt 0 ]] || die "$n=${!n}: want a positive number"
-done
-MINIRUN=$(cd "$(dirname "$MINIRUN")" && pwd)/$(basename "$MINIRUN")
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-
-# in_private_ns CMD…: run CMD in a private mount namespace where crun runs.
-. "$here/lib.sh"
+positive ROUNDS RUNS WARMUP
+absolute_paths
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/minirun-lifecycle.XXXXXX")
 idp="mrl$$x"

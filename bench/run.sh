@@ -55,6 +55,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# die, need, positive, absolute_paths, in_private_ns
+. "$here/lib.sh"
 repo=$(dirname "$here")
 ROUNDS=${ROUNDS:-4}
 RUNS=${RUNS:-30}
@@ -65,15 +67,6 @@ RSS_RUNS=${RSS_RUNS:-10}
 MINIRUN=${MINIRUN:-$repo/bin/minirun}
 OUT=${OUT:-$repo/bench/out}
 VERBOSE=${VERBOSE:-0}
-
-die() {
-	printf 'bench/run.sh: %s\n' "$*" >&2
-	exit 1
-}
-
-need() { # need TOOL PACKAGE
-	command -v "$1" >/dev/null 2>&1 || die "$1 not found: apt-get install $2"
-}
 
 [[ $(id -u) -eq 0 ]] || die "needs root (the runtimes make namespaces and mounts): sudo $0"
 need hyperfine hyperfine
@@ -87,18 +80,11 @@ need sleep coreutils
 [[ -x /usr/bin/time ]] || die "/usr/bin/time not found: apt-get install time"
 [[ -x /bin/busybox ]] || die "/bin/busybox not found: apt-get install busybox-static"
 [[ -x $MINIRUN ]] || die "$MINIRUN not found: make build"
-for n in ROUNDS RUNS WARMUP SPACED_RUNS RSS_RUNS; do
-	[[ ${!n} =~ ^[0-9]+$ && ${!n} -gt 0 ]] || die "$n=${!n}: want a positive number"
-done
+positive ROUNDS RUNS WARMUP SPACED_RUNS RSS_RUNS
 [[ $GAP =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "GAP=$GAP: want seconds, like 0.1 (0 skips the spaced runs)"
 spaced=1
 [[ $GAP =~ ^0+(\.0+)?$ ]] && spaced=0
-MINIRUN=$(cd "$(dirname "$MINIRUN")" && pwd)/$(basename "$MINIRUN")
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-
-# in_private_ns CMD…: run CMD in a private mount namespace where crun runs.
-. "$here/lib.sh"
+absolute_paths
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/minirun-bench.XXXXXX")
 idp="mrb$$x" # every container id this script makes starts with it

@@ -26,6 +26,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# die, need, positive, absolute_paths, in_private_ns
+. "$here/lib.sh"
 repo=$(dirname "$here")
 SIZES=${SIZES:-10 100 1000}
 ROUNDS=${ROUNDS:-3}
@@ -34,30 +36,21 @@ WARMUP=${WARMUP:-2}
 MINIRUN=${MINIRUN:-$repo/bin/minirun}
 OUT=${OUT:-$repo/bench/out}
 
-die() {
-	printf 'bench/scale.sh: %s\n' "$*" >&2
-	exit 1
-}
 [[ $(id -u) -eq 0 ]] || die "needs root: sudo $0"
-for t in hyperfine runc crun python3 unshare; do
-	command -v "$t" >/dev/null || die "$t not found"
-done
+need hyperfine hyperfine
+need runc runc
+need crun crun
+need python3 python3
+need unshare util-linux
 [[ -x /bin/busybox ]] || die "/bin/busybox not found: apt-get install busybox-static"
 [[ -x $MINIRUN ]] || die "$MINIRUN not found: make build"
-for n in ROUNDS RUNS WARMUP; do
-	[[ ${!n} =~ ^[0-9]+$ && ${!n} -gt 0 ]] || die "$n=${!n}: want a positive number"
-done
+positive ROUNDS RUNS WARMUP
 read -r -a sizes <<<"$SIZES"
 ((${#sizes[@]} >= 2)) || die "SIZES=$SIZES: want at least two sizes"
 for s in "${sizes[@]}"; do
 	[[ $s =~ ^[0-9]+$ ]] || die "SIZES: $s is not a number"
 done
-MINIRUN=$(cd "$(dirname "$MINIRUN")" && pwd)/$(basename "$MINIRUN")
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-
-# in_private_ns CMD…: run CMD in a private mount namespace where crun runs.
-. "$here/lib.sh"
+absolute_paths
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/minirun-scale.XXXXXX")
 idp="mrs$$x"

@@ -64,17 +64,8 @@ every task's Tgid and PPid before, whether it was there after, and how it
 ended (wait statuses: minirun's of the host, the host's of its child
 processes): with CLONE_THREAD the whole thread group died with SIGSEGV, host
 included; without it, worker 0 alone. minirun, the host's parent, watches.`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "count", Usage: fmt.Sprintf("workers in each case, at least 2 (default %d)", threads.DefaultEndWorkers)},
-			&cli.BoolFlag{Name: "json", Usage: "print the report as one JSON object"},
-		},
-		Action: experiment(func(c *cli.Context) (threads.Result, error) {
-			n, err := intFlag(c, "count")
-			if err != nil {
-				return nil, err
-			}
-			return threads.Crash(threads.EndConfig{Workers: n})
-		}),
+		Flags:  endFlags(),
+		Action: endAction(threads.Crash),
 	},
 	{
 		Name:      "exit",
@@ -85,17 +76,8 @@ cases, exit_group(%d). exit ends the thread alone: its siblings and the host
 go on (and its status reaches no one); exit_group ends every task of its
 thread group, and the host's status is its code. Without CLONE_THREAD both
 end worker 0 alone: its thread group is itself.`, threads.EndCode, threads.EndCode),
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "count", Usage: fmt.Sprintf("workers in each case, at least 2 (default %d)", threads.DefaultEndWorkers)},
-			&cli.BoolFlag{Name: "json", Usage: "print the report as one JSON object"},
-		},
-		Action: experiment(func(c *cli.Context) (threads.Result, error) {
-			n, err := intFlag(c, "count")
-			if err != nil {
-				return nil, err
-			}
-			return threads.Exit(threads.EndConfig{Workers: n})
-		}),
+		Flags:  endFlags(),
+		Action: endAction(threads.Exit),
 	},
 	{
 		Name:      "parallel",
@@ -191,6 +173,25 @@ func init() {
 	for _, e := range experiments {
 		e.OnUsageError = func(c *cli.Context, err error, isSub bool) error { return &exitError{2, err} }
 	}
+}
+
+// endFlags and endAction are crash's and exit's: the same cases, ended
+// differently by worker 0.
+func endFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "count", Usage: fmt.Sprintf("workers in each case, at least 2 (default %d)", threads.DefaultEndWorkers)},
+		&cli.BoolFlag{Name: "json", Usage: "print the report as one JSON object"},
+	}
+}
+
+func endAction(run func(threads.EndConfig) (*threads.EndReport, error)) cli.ActionFunc {
+	return experiment(func(c *cli.Context) (threads.Result, error) {
+		n, err := intFlag(c, "count")
+		if err != nil {
+			return nil, err
+		}
+		return run(threads.EndConfig{Workers: n})
+	})
 }
 
 // experiment makes an experiment's Action: run, print the report (text or
