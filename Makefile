@@ -2,9 +2,10 @@
 GO      ?= go
 BIN     := bin/minirun
 COMMIT  := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-# -E: minirun starts at a stub that notes the time, for run --trace's
-# timeline (internal/entrytime), then at the Go runtime's usual entry.
-LDFLAGS := -s -w -X main.commit=$(COMMIT) -E github.com/minirun/minirun/internal/entrytime.entry
+# -E: minirun starts at a stub (internal/boot) that notes the time, for
+# run --trace's timeline, and on amd64 does the binary's guard
+# (CVE-2019-5736) for run, create and exec, before the Go runtime starts.
+LDFLAGS := -s -w -X main.commit=$(COMMIT) -E github.com/minirun/minirun/internal/boot.entry
 # urfave/cli's man-page and markdown generators (blackfriday) are not used:
 # leaving them out saves a fifth of a millisecond at every start.
 TAGS    := urfave_cli_no_docs

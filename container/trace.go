@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/clonecore"
-	"github.com/minirun/minirun/internal/entrytime"
+	"github.com/minirun/minirun/internal/boot"
 	"github.com/minirun/minirun/internal/selfexe"
 )
 
@@ -62,13 +62,13 @@ func NewTrace() *Trace {
 	// A minirun that re-executed itself from a read-only view of its
 	// binary (internal/selfexe) began before this process did.
 	if first := selfexe.FirstEntry(); first > 0 {
-		t.marks = append(t.marks, traceMark{first, "guard minirun's binary (CVE-2019-5736): start, then re-execute from a read-only view of it"})
+		t.marks = append(t.marks, traceMark{first, "guard minirun's binary (CVE-2019-5736): re-execute from a read-only view of it"})
 	}
-	if e := entrytime.Entry(); e != 0 {
+	if e := boot.Entry(); e != 0 {
 		t.marks = append(t.marks, traceMark{e, "Go runtime start: from the first instruction to the first package init"})
 	}
-	t.marks = append(t.marks, traceMark{entrytime.Init(), "package init"})
-	if m := entrytime.Main(); m != 0 {
+	t.marks = append(t.marks, traceMark{boot.Init(), "package init"})
+	if m := boot.Main(); m != 0 {
 		t.marks = append(t.marks, traceMark{m, "command line (urfave/cli)"})
 	}
 	return t
@@ -198,9 +198,9 @@ func (t *Trace) Report() TraceReport {
 		return r
 	}
 	r.Origin = t.marks[0].at
-	if entrytime.Entry() == 0 {
+	if boot.Entry() == 0 {
 		r.Notes = append(r.Notes, "Go's start before the first package init is not timed: minirun was linked without -E "+
-			"github.com/minirun/minirun/internal/entrytime.entry (make build links it so)")
+			"github.com/minirun/minirun/internal/boot.entry (make build links it so)")
 	}
 	rel := func(at int64) int64 {
 		if at == 0 {

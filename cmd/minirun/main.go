@@ -14,7 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/minirun/minirun/internal/entrytime"
+	"github.com/minirun/minirun/internal/boot"
 	"github.com/minirun/minirun/internal/selfexe"
 )
 
@@ -74,7 +74,7 @@ func newApp() *cli.App {
 }
 
 func main() {
-	entrytime.MarkMain() // for run --trace
+	boot.MarkMain() // for run --trace
 	os.Exit(run(os.Args))
 }
 

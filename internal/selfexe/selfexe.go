@@ -20,6 +20,11 @@
 // (EROFS, EPERM). A binary that already is such — installed on a
 // read-only mount, or bind-mounted read-only over itself — is left as it
 // is, and costs nothing.
+//
+// On amd64 the same re-exec happens earlier, in minirun's first
+// instructions, before the Go runtime starts (package boot): a second
+// start of the runtime was most of what the guard cost. Ensure then finds
+// the mark that start left, and checks that the binary is protected.
 package selfexe
 
 import (
@@ -33,12 +38,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/minirun/minirun/internal/entrytime"
+	"github.com/minirun/minirun/internal/boot"
 )
-
-// firstEntryEnv carries, across the re-exec, when the first minirun's
-// first instruction ran (nanoseconds of CLOCK_MONOTONIC), for run --trace.
-const firstEntryEnv = "_MINIRUN_FIRST_ENTRY"
 
 // firstEntry is, in a re-executed minirun, when the first one's first
 // instruction ran; 0 otherwise.
@@ -48,10 +49,6 @@ var firstEntry int64
 // first instruction, CLOCK_MONOTONIC), or 0 if this one was not
 // re-executed: the guard's cost, for run --trace.
 func FirstEntry() int64 { return firstEntry }
-
-// guardEnv is set across the re-exec, so that a re-executed minirun that
-// still finds its binary writable fails instead of looping.
-const guardEnv = "_MINIRUN_SELFEXE"
 
 // Protected reports whether the binary this process runs from cannot be
 // written through /proc/self/exe: it lies on a read-only mount, or it is a
@@ -85,12 +82,14 @@ func writable() bool {
 // from a read-only view of its binary and does not return. It returns nil
 // when there is nothing to do.
 func Ensure() error {
-	if os.Getenv(guardEnv) != "" {
-		os.Unsetenv(guardEnv)
-		firstEntry, _ = strconv.ParseInt(os.Getenv(firstEntryEnv), 10, 64)
-		os.Unsetenv(firstEntryEnv)
-		// Exec'd through /proc/self/fd/N, the process is named "N": give
-		// it its own name back, for ps and pgrep.
+	// boot.GuardEnv marks a re-executed minirun, whether Go re-executed
+	// it (below) or the amd64 entry did, before the runtime started
+	// (package boot). Its value is the first minirun's entry time.
+	if v, ok := os.LookupEnv(boot.GuardEnv); ok {
+		os.Unsetenv(boot.GuardEnv)
+		firstEntry, _ = strconv.ParseInt(v, 16, 64)
+		// Exec'd through an fd, the process is named after it ("3"):
+		// give it its own name back, for ps and pgrep.
 		name := filepath.Base(os.Args[0])
 		if len(name) > 15 {
 			name = name[:15]
@@ -112,13 +111,11 @@ func Ensure() error {
 	if err != nil {
 		return fmt.Errorf("protect minirun's binary from the container (CVE-2019-5736): %w", err)
 	}
-	os.Setenv(guardEnv, how)
 	// The re-executed minirun's trace starts at this one's first
-	// instruction (entrytime.Entry, CLOCK_MONOTONIC), so that the guard's
-	// cost shows in it.
-	os.Setenv(firstEntryEnv, strconv.FormatInt(entrytime.Entry(), 10))
+	// instruction (boot.Entry), so that the guard's cost shows in it.
+	os.Setenv(boot.GuardEnv, strconv.FormatInt(boot.Entry(), 16))
 	err = syscall.Exec("/proc/self/fd/"+strconv.Itoa(fd), os.Args, os.Environ())
-	os.Unsetenv(guardEnv)
+	os.Unsetenv(boot.GuardEnv)
 	unix.Close(fd)
 	return fmt.Errorf("protect minirun's binary from the container (CVE-2019-5736): re-execute from a %s: %w", how, err)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/minirun/minirun/internal/boot"
 )
 
 // The tests run a copy of the test binary, which in helper mode calls
@@ -18,17 +20,35 @@ const helperEnv = "MINIRUN_SELFEXE_HELPER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
-		reexeced := os.Getenv(guardEnv)
+		_, reexeced := os.LookupEnv(boot.GuardEnv)
 		if err := Ensure(); err != nil {
 			fmt.Println("error:", err)
 			os.Exit(1)
 		}
 		ok, err := Protected()
 		comm, _ := os.ReadFile("/proc/self/comm")
-		fmt.Printf("reexeced=%q protected=%v err=%v comm=%s\n", reexeced, ok, err, strings.TrimSpace(string(comm)))
+		fmt.Printf("reexeced=%v protected=%v how=%q err=%v comm=%s\n", reexeced, ok, how(), err, strings.TrimSpace(string(comm)))
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// how says what protects the running binary: a read-only mount, seals,
+// or nothing.
+func how() string {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/proc/self/exe", &st); err == nil && st.Flags&unix.ST_RDONLY != 0 {
+		return "read-only mount"
+	}
+	fd, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err.Error()
+	}
+	defer unix.Close(fd)
+	if seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0); err == nil && seals&unix.F_SEAL_WRITE != 0 {
+		return "sealed copy"
+	}
+	return "nothing"
 }
 
 // copyTest copies the test binary to a folder of its own, owned by uid.
@@ -83,19 +103,19 @@ func TestEnsure(t *testing.T) {
 	}
 	t.Run("root, writable: a read-only bind mount", func(t *testing.T) {
 		got := runHelper(t, nil, copyTest(t, 0))
-		if want := `reexeced="read-only bind mount" protected=true err=<nil> comm=helper`; got != want {
+		if want := `reexeced=true protected=true how="read-only mount" err=<nil> comm=helper`; got != want {
 			t.Errorf("got %s, want %s", got, want)
 		}
 	})
 	t.Run("without privilege, writable: a sealed copy", func(t *testing.T) {
 		got := runHelper(t, nobody, copyTest(t, 65534))
-		if want := `reexeced="sealed copy" protected=true err=<nil> comm=helper`; got != want {
+		if want := `reexeced=true protected=true how="sealed copy" err=<nil> comm=helper`; got != want {
 			t.Errorf("got %s, want %s", got, want)
 		}
 	})
 	t.Run("without privilege, root's binary: nothing to do", func(t *testing.T) {
 		got := runHelper(t, nobody, copyTest(t, 0))
-		if want := `reexeced="" protected=false err=<nil> comm=helper`; got != want {
+		if want := `reexeced=false protected=false how="nothing" err=<nil> comm=helper`; got != want {
 			t.Errorf("got %s, want %s", got, want)
 		}
 	})
@@ -109,7 +129,7 @@ func TestEnsure(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := runHelper(t, nil, bin)
-		if want := `reexeced="" protected=true err=<nil> comm=helper`; got != want {
+		if want := `reexeced=false protected=true how="read-only mount" err=<nil> comm=helper`; got != want {
 			t.Errorf("got %s, want %s", got, want)
 		}
 	})

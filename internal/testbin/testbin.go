@@ -23,8 +23,8 @@ func Build(dir string) (string, error) {
 	}
 	bin := filepath.Join(dir, "minirun")
 	// Linked as make build links it: -E gives run --trace the time of
-	// minirun's first instruction (internal/entrytime).
-	build := exec.Command("go", "build", "-ldflags", "-E github.com/minirun/minirun/internal/entrytime.entry",
+	// minirun's first instruction (internal/boot).
+	build := exec.Command("go", "build", "-ldflags", "-E github.com/minirun/minirun/internal/boot.entry",
 		"-o", bin, "github.com/minirun/minirun/cmd/minirun")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {

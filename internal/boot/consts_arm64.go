@@ -1,4 +1,4 @@
-package entrytime
+package boot
 
 // This architecture's clock_gettime and CLOCK_MONOTONIC, for the assembly
 // (go_asm.h): the package imports nothing, not even golang.org/x/sys/unix,
