@@ -2,7 +2,7 @@
 #include "go_asm.h"
 
 // entry is minirun's first instruction when it is linked with -E (see
-// entrytime.go): clock_gettime(CLOCK_MONOTONIC, &entryTime), then the
+// boot.go; on arm64 it does no guard): clock_gettime(CLOCK_MONOTONIC, &entryTime), then the
 // runtime's own entry, with RSP untouched (the system call uses R0, R1
 // and R8, which the runtime sets before it reads them).
 TEXT ·entry(SB),NOSPLIT|NOFRAME,$0
