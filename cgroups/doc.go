@@ -25,6 +25,9 @@
 //
 // Placement: linux.cgroupsPath absolute is used as it is below each mount;
 // relative goes under /minirun; empty becomes /minirun/<container id>.
+// /minirun (Parent) stays once made: Destroy removes what is below it,
+// never Parent itself (docs/design.md, rule 18). In a v1 cpuset
+// hierarchy it is made with cgroup.clone_children set.
 // On v2 and hybrid hosts the container's first process is started inside
 // the cgroup2 directory by clone3's CLONE_INTO_CGROUP (IntoFD); the v1
 // directories get its pid written to cgroup.procs (Enter) while it waits.

@@ -15,6 +15,12 @@ import (
 // kernel parses each write on its own. The file must exist: cgroup
 // files are never created.
 func writeFile(dir, file, value string) error {
+	return writeValues(dir, file, value)
+}
+
+// writeValues writes each value into a cgroup file with a write(2) of
+// its own, through one open of the file.
+func writeValues(dir, file string, values ...string) error {
 	path := filepath.Join(dir, file)
 	var fd int
 	var err error
@@ -34,14 +40,16 @@ func writeFile(dir, file, value string) error {
 		return fmt.Errorf("opening %s: %w", path, err)
 	}
 	defer unix.Close(fd)
-	for {
-		_, err = unix.Write(fd, []byte(value))
-		if err != unix.EINTR {
-			break
+	for _, value := range values {
+		for {
+			_, err = unix.Write(fd, []byte(value))
+			if err != unix.EINTR {
+				break
+			}
 		}
-	}
-	if err != nil {
-		return fmt.Errorf("writing %q to %s: %w", value, path, err)
+		if err != nil {
+			return fmt.Errorf("writing %q to %s: %w", value, path, err)
+		}
 	}
 	return nil
 }

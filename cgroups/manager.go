@@ -171,6 +171,9 @@ func (m *Manager) mkdirAll(mnt, dir string) (made bool, err error) {
 				if err := m.initDir(mnt, cur); err != nil {
 					return false, err
 				}
+				if err := m.initParent(mnt, cur); err != nil {
+					return false, err
+				}
 				continue
 			}
 			made = false
@@ -221,6 +224,17 @@ func (m *Manager) initDir(mnt, dir string) error {
 		}
 	}
 	return nil
+}
+
+// initParent prepares minirun's parent cgroup (Parent) in a v1 cpuset
+// hierarchy, when Create has just made it: with cgroup.clone_children
+// set, each container's cpuset directory made below it starts with the
+// parent's CPUs and memory nodes, and initDir finds nothing to copy.
+func (m *Manager) initParent(mnt, dir string) error {
+	if cs, ok := m.h.v1["cpuset"]; !ok || cs != mnt || dir != filepath.Join(mnt, Parent) {
+		return nil
+	}
+	return writeFile(dir, "cgroup.clone_children", "1")
 }
 
 // removeCreated undoes makeDirs after a failed Create.
@@ -427,11 +441,14 @@ func (m *Manager) Destroy() error {
 			errs = append(errs, err)
 		}
 	}
+	// Parents go too, when empty, if this Manager made them or they lie
+	// below minirun's Parent; Parent itself stays, as it is every
+	// container's (docs/design.md, rule 18).
 	for _, k := range m.keysByDir() {
 		mnt := m.h.mount(k)
-		for dir := filepath.Dir(m.dirs[k]); dir != mnt && strings.HasPrefix(dir, mnt+"/"); dir = filepath.Dir(dir) {
-			ours := slices.Contains(m.created, dir) || dir == filepath.Join(mnt, Parent) ||
-				strings.HasPrefix(dir, filepath.Join(mnt, Parent)+"/")
+		parent := filepath.Join(mnt, Parent)
+		for dir := filepath.Dir(m.dirs[k]); dir != mnt && dir != parent && strings.HasPrefix(dir, mnt+"/"); dir = filepath.Dir(dir) {
+			ours := slices.Contains(m.created, dir) || strings.HasPrefix(dir, parent+"/")
 			if !ours || unix.Rmdir(dir) != nil {
 				break
 			}

@@ -746,7 +746,8 @@ func TestCreateUnderEmptyCpusetParent(t *testing.T) {
 	h := realHost(t)
 	needV1(t, h, "cpuset")
 	leaveNothing(t)
-	parent := fmt.Sprintf("/%s/test-%d-emptyparent", Parent, os.Getpid())
+	// Not under Parent, whose cgroup.clone_children fills a new cpuset.
+	parent := fmt.Sprintf("/%s-test-%d-emptyparent", Parent, os.Getpid())
 	dir := filepath.Join(h.v1["cpuset"], parent)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -768,5 +769,48 @@ func TestCreateUnderEmptyCpusetParent(t *testing.T) {
 	defer sleep.Process.Kill()
 	if err := m.Enter(sleep.Process.Pid, false); err != nil {
 		t.Errorf("Enter: %v, want the process in the cgroup", err)
+	}
+}
+
+// TestParentStays: Create makes minirun's Parent where it is missing
+// (with cgroup.clone_children in a v1 cpuset hierarchy, so the
+// container's cpuset starts with the parent's CPUs), and Destroy removes
+// the container's directory and the ones it made below Parent, never
+// Parent itself (docs/design.md, rule 18).
+func TestParentStays(t *testing.T) {
+	h := realHost(t)
+	leaveNothing(t)
+	for _, mnt := range h.v1 {
+		if err := unix.Rmdir(filepath.Join(mnt, Parent)); err != nil && err != unix.ENOENT {
+			t.Skipf("%s: %v: another container is under it; this test needs Parent made afresh", filepath.Join(mnt, Parent), err)
+		}
+	}
+	m := h.Manager(testPath(t) + "/a/b")
+	if err := m.Create(nil, nil); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if cs, ok := h.v1["cpuset"]; ok {
+		parent := filepath.Join(cs, Parent)
+		if v, err := readFile(parent, "cgroup.clone_children"); v != "1" {
+			t.Errorf("%s/cgroup.clone_children: got %q (%v), want 1", parent, v, err)
+		}
+		want, _ := readFile(parent, "cpuset.cpus")
+		if got, err := readFile(m.dirs["cpuset"], "cpuset.cpus"); want == "" || got != want {
+			t.Errorf("the container's cpuset.cpus: got %q (%v), want the parent's %q", got, err, want)
+		}
+	}
+	if err := m.Destroy(); err != nil {
+		t.Fatalf("Destroy: %v", err)
+	}
+	for k, dir := range m.dirs {
+		mnt := h.mount(k)
+		if !fileExists(filepath.Join(mnt, Parent)) {
+			t.Errorf("hierarchy %q: %s is gone, want it kept", k, filepath.Join(mnt, Parent))
+		}
+		for d := dir; d != filepath.Join(mnt, Parent); d = filepath.Dir(d) {
+			if fileExists(d) {
+				t.Errorf("hierarchy %q: %s is left, want it removed", k, d)
+			}
+		}
 	}
 }

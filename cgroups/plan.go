@@ -818,10 +818,18 @@ func (p *plan) devices(spec []rspec.LinuxDeviceCgroup, devs []rspec.LinuxDevice)
 // applyV1Devices writes a v1 device list and reads it back: the kernel
 // must hold exactly the list meant.
 func applyV1Devices(dir string, v v1Devices) error {
-	for _, w := range v.writes() {
-		if err := writeFile(dir, w[0], w[1]); err != nil {
+	// One open per file for a run of writes into it.
+	w := v.writes()
+	for i := 0; i < len(w); {
+		var values []string
+		j := i
+		for ; j < len(w) && w[j][0] == w[i][0]; j++ {
+			values = append(values, w[j][1])
+		}
+		if err := writeValues(dir, w[i][0], values...); err != nil {
 			return err
 		}
+		i = j
 	}
 	data, err := readFile(dir, "devices.list")
 	if err != nil {
