@@ -141,9 +141,13 @@ func traceFlags(what string) []cli.Flag {
 }
 
 func checkTraceFlags(c *cli.Context) error {
-	for _, f := range []string{"json", "svg"} {
-		if c.IsSet(f) && !c.Bool("trace") {
-			return usageError("%s: --%s goes with --trace", c.Command.Name, f)
+	// By value, not c.IsSet, which costs a regexp run per flag name.
+	if !c.Bool("trace") {
+		if c.Bool("json") {
+			return usageError("%s: --json goes with --trace", c.Command.Name)
+		}
+		if c.String("svg") != "" {
+			return usageError("%s: --svg goes with --trace", c.Command.Name)
 		}
 	}
 	return nil
