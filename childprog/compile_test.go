@@ -1,6 +1,7 @@
 package childprog
 
 import (
+	"fmt"
 	"flag"
 	"os"
 	"path/filepath"
@@ -361,5 +362,25 @@ func BenchmarkLoadValidate(b *testing.B) {
 		if err := specs.Validate(s, specs.ValidateOptions{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkCompileMounts: runc's default config with a thousand tmpfs
+// mounts and a thousand masked paths more (bench/scale.sh's largest size):
+// what each mount and masked path adds to a start's compile.
+func BenchmarkCompileMounts(b *testing.B) {
+	s := loadSpec(b, "runc-default.json")
+	for i := range 1000 {
+		s.Mounts = append(s.Mounts, rspec.Mount{Destination: fmt.Sprintf("/m/%d", i), Type: "tmpfs", Source: "tmpfs",
+			Options: []string{"nosuid", "nodev", "mode=755", "size=64k"}})
+		s.Linux.MaskedPaths = append(s.Linux.MaskedPaths, fmt.Sprintf("/sys/devices/system/cpu/cpu%d/online", i))
+	}
+	env := testEnv()
+	for b.Loop() {
+		p, err := Compile(s, env)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p.Free()
 	}
 }

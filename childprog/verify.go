@@ -65,10 +65,10 @@ func (p *Plan) Verify() error {
 			errs = append(errs, fmt.Errorf("the %s point lacks %s", pt, missing))
 		}
 	}
-	calls, _ := p.Program.Steps()
 	var told []string
-	for _, c := range calls {
-		if rest, ok := strings.CutPrefix(c, "write(fd<notify>, ["); ok {
+	n := p.Program.Len()
+	for i := range n {
+		if rest, ok := strings.CutPrefix(p.Program.Call(i), "write(fd<notify>, ["); ok {
 			name, _, _ := strings.Cut(rest, "]")
 			told = append(told, name)
 		}
@@ -80,7 +80,7 @@ func (p *Plan) Verify() error {
 	if strings.Join(told, " ") != strings.Join(want, " ") {
 		errs = append(errs, fmt.Errorf("the child tells the parent of points %q, the plan has %q", told, want))
 	}
-	if n := len(calls); n == 0 || !strings.HasPrefix(calls[n-1], "execve(") && !strings.HasPrefix(calls[n-1], "fail(") {
+	if last := p.Program.Call(n - 1); n == 0 || !strings.HasPrefix(last, "execve(") && !strings.HasPrefix(last, "fail(") {
 		errs = append(errs, errors.New("the program does not end in execve or a planned failure"))
 	}
 	return errors.Join(errs...)

@@ -167,7 +167,7 @@ func StartAs(u Use, p *Program, o Options) (*Task, error) {
 	}
 	p.arena.Store64(block+offMode, modeProgram)
 	p.arena.Store64(block+offSteps, uint64(steps))
-	p.arena.Store64(block+offNsteps, uint64(len(p.steps)))
+	p.arena.Store64(block+offNsteps, uint64(p.n))
 	p.arena.Store64(block+offResults, uint64(results))
 	p.arena.Store64(block+offTrace, uint64(p.trace))
 	st, err := NewStacks(1, 32<<10)
@@ -355,7 +355,7 @@ func (t *Task) Join() error {
 		label, planned := fmt.Sprintf("step %d", i), false
 		if t.prog != nil {
 			label = t.prog.Label(i)
-			planned = i < len(t.prog.steps) && t.prog.steps[i].nr == OpFail
+			planned = i < t.prog.n && t.prog.step(i).nr == OpFail
 		}
 		t.err = &StepError{Index: i, Label: label, Errno: unix.Errno(t.arena.Load64(t.block + offErrno)),
 			Value: int64(t.arena.Load64(t.block + offValue)), Planned: planned}

@@ -129,12 +129,12 @@ func (t *Task) FlightRecord() *FlightRecord {
 		failed = int(t.arena.Load64(t.block + offStep))
 	}
 	start := fr.Start
-	for i := range p.steps {
+	for i := range p.n {
 		r := rec(i + 1)
-		s := StepRecord{Index: i, Label: p.labels[i], Call: p.explain[i], Start: start, End: mono(r.ticks), Result: r.result,
+		s := StepRecord{Index: i, Label: *p.label(i), Call: *p.call(i), Start: start, End: mono(r.ticks), Result: r.result,
 			Failed: i == failed}
 		if e := s.Errno(); e != 0 && !s.Failed {
-			s.Tolerated = int(e) < tolerableErrnos && p.steps[i].tolerate[e/64]&(1<<(e%64)) != 0
+			s.Tolerated = int(e) < tolerableErrnos && p.step(i).tolerate[e/64]&(1<<(e%64)) != 0
 		}
 		fr.Steps = append(fr.Steps, s)
 		if s.End == 0 || s.Failed {

@@ -19,10 +19,13 @@ import (
 func (p *Program) Verify() error {
 	var errs []error
 	saved := make([]bool, p.nslots)
-	for i, s := range p.steps {
-		where := fmt.Sprintf("step %d (%s)", i, p.explain[i])
-		if p.labels[i] == "" {
-			errs = append(errs, fmt.Errorf("%s: no label", where))
+	for i := range p.n {
+		s := p.step(i)
+		// Only a problem needs the step named: not formatted for every
+		// step of a program that has none.
+		where := func() string { return fmt.Sprintf("step %d (%s)", i, *p.call(i)) }
+		if *p.label(i) == "" {
+			errs = append(errs, fmt.Errorf("%s: no label", where()))
 		}
 		for a := 0; a < stepArgs; a++ {
 			switch s.kinds >> (kindBits * a) & kindMask {
@@ -30,27 +33,27 @@ func (p *Program) Verify() error {
 			case argSlot:
 				slot := s.args[a]
 				if slot >= uint64(p.nslots) {
-					errs = append(errs, fmt.Errorf("%s: argument %d reads slot %d of %d", where, a, slot, p.nslots))
+					errs = append(errs, fmt.Errorf("%s: argument %d reads slot %d of %d", where(), a, slot, p.nslots))
 				} else if !saved[slot] {
-					errs = append(errs, fmt.Errorf("%s: argument %d reads slot %d before any step saves it", where, a, slot))
+					errs = append(errs, fmt.Errorf("%s: argument %d reads slot %d before any step saves it", where(), a, slot))
 				}
 			case argInt32:
 				if !p.arena.contains(uintptr(s.args[a]), 4) {
-					errs = append(errs, fmt.Errorf("%s: argument %d loads an int32 at %#x, outside the arena", where, a, s.args[a]))
+					errs = append(errs, fmt.Errorf("%s: argument %d loads an int32 at %#x, outside the arena", where(), a, s.args[a]))
 				}
 			default:
-				errs = append(errs, fmt.Errorf("%s: argument %d has kind %d", where, a, s.kinds>>(kindBits*a)&kindMask))
+				errs = append(errs, fmt.Errorf("%s: argument %d has kind %d", where(), a, s.kinds>>(kindBits*a)&kindMask))
 			}
 		}
 		if s.save >= 0 {
 			if s.save >= int64(p.nslots) {
-				errs = append(errs, fmt.Errorf("%s: saves into slot %d of %d", where, s.save, p.nslots))
+				errs = append(errs, fmt.Errorf("%s: saves into slot %d of %d", where(), s.save, p.nslots))
 			} else {
 				saved[s.save] = true
 			}
 		}
 		if s.nr == OpStore && s.kinds&kindMask == argImm && !p.arena.contains(uintptr(s.args[0]), 8) {
-			errs = append(errs, fmt.Errorf("%s: stores at %#x, outside the arena", where, s.args[0]))
+			errs = append(errs, fmt.Errorf("%s: stores at %#x, outside the arena", where(), s.args[0]))
 		}
 	}
 	if need, left := p.startBytes(), p.arena.left(); need > left {
@@ -64,7 +67,8 @@ func (p *Program) Verify() error {
 func (p *Program) Int32Words() []uintptr {
 	var ws []uintptr
 	seen := map[uintptr]bool{}
-	for _, s := range p.steps {
+	for i := range p.n {
+		s := p.step(i)
 		for a := 0; a < stepArgs; a++ {
 			if s.kinds>>(kindBits*a)&kindMask == argInt32 && !seen[uintptr(s.args[a])] {
 				seen[uintptr(s.args[a])] = true
@@ -80,7 +84,7 @@ func (p *Program) Int32Words() []uintptr {
 // to Alloc's alignment.
 func (p *Program) startBytes() uintptr {
 	round := func(n int) uintptr { return uintptr(n+15) &^ 15 }
-	steps := len(p.steps) * stepSize
+	steps := p.n * stepSize
 	if steps == 0 {
 		steps = stepSize
 	}
