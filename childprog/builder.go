@@ -115,6 +115,25 @@ func (b *builder) call(label string, nr uintptr, name string, shown []string, ar
 	b.add(label, nr, name+"("+strings.Join(shown, ", ")+")", args, opts...)
 }
 
+// lazy adds a step whose explain line render makes (with rendered) only
+// when something asks for it: an error, --explain, --trace. The steps each
+// mount and masked path takes are added so, which took half of a long
+// config's compile when they were rendered up front, and most starts
+// render none of them.
+func (b *builder) lazy(label string, nr uintptr, render func() string, args []clonecore.Arg, opts ...clonecore.StepOption) {
+	b.p.AddFunc(label, render, nr, args, opts...)
+}
+
+// rendered is the explain line of a call: "name(a, b, …)", and " = " and
+// the fd's name for a call that returns one (result, "" if none).
+func rendered(name, result string, shown ...string) string {
+	line := name + "(" + strings.Join(shown, ", ") + ")"
+	if result != "" {
+		line += " = " + result
+	}
+	return line
+}
+
 func q(s string) string { return strconv.Quote(s) }
 
 // Flag tables for the listing.
@@ -178,27 +197,28 @@ var resolveNames = []flagName{
 
 func (b *builder) openat2(label string, dir fd, path string, flags, mode, resolve uint64, save clonecore.Slot, opts ...clonecore.StepOption) {
 	how, size := kstruct(b, unix.OpenHow{Flags: flags, Mode: mode, Resolve: resolve})
-	b.call(label, unix.SYS_OPENAT2, "openat2", []string{dir.name, q(path),
-		fmt.Sprintf("{flags=%s, mode=%#o, resolve=%s}", flagString(flags, openFlagNames), mode, flagString(resolve, resolveNames)), itoa(int(size))},
-		[]clonecore.Arg{dir.arg, clonecore.Imm(b.str(path)), clonecore.Imm(how), clonecore.Imm(size)},
+	result := b.names[save]
+	b.lazy(label, unix.SYS_OPENAT2, func() string {
+		return rendered("openat2", result, dir.name, q(path),
+			fmt.Sprintf("{flags=%s, mode=%#o, resolve=%s}", flagString(flags, openFlagNames), mode, flagString(resolve, resolveNames)), itoa(int(size)))
+	}, []clonecore.Arg{dir.arg, clonecore.Imm(b.str(path)), clonecore.Imm(how), clonecore.Imm(size)},
 		append(opts, clonecore.SaveTo(save))...)
-	b.renameResult(save)
 }
 
 // mountSetattr changes the attributes or propagation of the mount at path
 // from dir (an fd with AT_EMPTY_PATH and path "").
 func (b *builder) mountSetattr(label string, dir fd, path string, at uint64, attr unix.MountAttr, opts ...clonecore.StepOption) {
 	addr, size := kstruct(b, attr)
-	var fields []string
-	if attr.Attr_set != 0 || attr.Attr_clr != 0 {
-		fields = append(fields, "attr_set="+flagString(attr.Attr_set, attrNames), "attr_clr="+flagString(attr.Attr_clr, attrNames))
-	}
-	if attr.Propagation != 0 {
-		fields = append(fields, "propagation="+flagString(attr.Propagation, mountFlagNames))
-	}
-	b.call(label, unix.SYS_MOUNT_SETATTR, "mount_setattr", []string{dir.name, q(path), flagString(at, atNames),
-		"{" + strings.Join(fields, ", ") + "}", itoa(int(size))},
-		[]clonecore.Arg{dir.arg, clonecore.Imm(b.str(path)), clonecore.Imm(at), clonecore.Imm(addr), clonecore.Imm(size)}, opts...)
+	b.lazy(label, unix.SYS_MOUNT_SETATTR, func() string {
+		var fields []string
+		if attr.Attr_set != 0 || attr.Attr_clr != 0 {
+			fields = append(fields, "attr_set="+flagString(attr.Attr_set, attrNames), "attr_clr="+flagString(attr.Attr_clr, attrNames))
+		}
+		if attr.Propagation != 0 {
+			fields = append(fields, "propagation="+flagString(attr.Propagation, mountFlagNames))
+		}
+		return rendered("mount_setattr", "", dir.name, q(path), flagString(at, atNames), "{"+strings.Join(fields, ", ")+"}", itoa(int(size)))
+	}, []clonecore.Arg{dir.arg, clonecore.Imm(b.str(path)), clonecore.Imm(at), clonecore.Imm(addr), clonecore.Imm(size)}, opts...)
 }
 
 // renameResult makes a listing show "= fd<name>" after a step that saves one.
@@ -214,11 +234,11 @@ func (b *builder) openat(label string, dir fd, path string, flags uint64, mode u
 }
 
 func (b *builder) close(label string, f fd) {
-	b.call(label, unix.SYS_CLOSE, "close", []string{f.name}, []clonecore.Arg{f.arg})
+	b.lazy(label, unix.SYS_CLOSE, func() string { return rendered("close", "", f.name) }, []clonecore.Arg{f.arg})
 }
 
 func (b *builder) mkdirat(label string, dir fd, name string, mode uint64) {
-	b.call(label, unix.SYS_MKDIRAT, "mkdirat", []string{dir.name, q(name), fmt.Sprintf("%#o", mode)},
+	b.lazy(label, unix.SYS_MKDIRAT, func() string { return rendered("mkdirat", "", dir.name, q(name), fmt.Sprintf("%#o", mode)) },
 		[]clonecore.Arg{dir.arg, clonecore.Imm(b.str(name)), clonecore.Imm(mode)}, clonecore.Tolerate(unix.EEXIST))
 }
 

@@ -830,16 +830,18 @@ func (c *compiler) takeNull() {
 // kernel's word for a file mount moved onto one (mount(2) said ENOTDIR).
 func (c *compiler) maskWithNull(label, p string, maybeDir bool) {
 	tree := c.b.newFD("mask")
-	c.b.call(label, unix.SYS_OPEN_TREE, "open_tree", []string{c.b.names[c.null], `""`, "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_EMPTY_PATH"},
-		[]clonecore.Arg{c.null.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_EMPTY_PATH)},
+	null, treeName := c.b.names[c.null], c.b.names[tree]
+	c.b.lazy(label, unix.SYS_OPEN_TREE, func() string {
+		return rendered("open_tree", treeName, null, `""`, "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_EMPTY_PATH")
+	}, []clonecore.Arg{c.null.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_EMPTY_PATH)},
 		clonecore.SaveTo(tree))
-	c.b.renameResult(tree)
 	tolerate := clonecore.Tolerate(unix.ENOENT)
 	if maybeDir {
 		tolerate = clonecore.Tolerate(unix.ENOENT, unix.EINVAL)
 	}
-	c.b.call(label, unix.SYS_MOVE_MOUNT, "move_mount", []string{c.b.names[tree], `""`, "AT_FDCWD", q(p), "MOVE_MOUNT_F_EMPTY_PATH"},
-		[]clonecore.Arg{tree.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str(p)), clonecore.Imm(unix.MOVE_MOUNT_F_EMPTY_PATH)},
+	c.b.lazy(label, unix.SYS_MOVE_MOUNT, func() string {
+		return rendered("move_mount", "", treeName, `""`, "AT_FDCWD", q(p), "MOVE_MOUNT_F_EMPTY_PATH")
+	}, []clonecore.Arg{tree.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str(p)), clonecore.Imm(unix.MOVE_MOUNT_F_EMPTY_PATH)},
 		tolerate)
 	c.b.close(label, c.b.slotFD(tree))
 }

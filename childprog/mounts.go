@@ -123,6 +123,23 @@ func (b *builder) mkdirAll(label string, r rootDirs, rel string, resolve ...uint
 	return last
 }
 
+// openTarget opens a mount's destination that the image has already
+// (inImage), inside the rootfs, and returns the slot of the O_PATH fd, as
+// target does after making it.
+func (b *builder) openTarget(label string, r rootDirs, rel string, file bool, resolve ...uint64) clonecore.Slot {
+	how := uint64(unix.RESOLVE_IN_ROOT)
+	for _, f := range resolve {
+		how |= f
+	}
+	flags := uint64(unix.O_PATH | unix.O_CLOEXEC)
+	if !file {
+		flags |= unix.O_DIRECTORY
+	}
+	s := b.newFD(rel)
+	b.openat2(label, r.root, rel, flags, 0, how, s)
+	return s
+}
+
 // target creates a mount's destination inside the rootfs — a directory, or
 // an empty file when a file is bind-mounted — and returns the slot of an
 // O_PATH fd of it for move_mount.
@@ -150,7 +167,7 @@ func (b *builder) target(label string, r rootDirs, dest string, file bool, resol
 		dir = b.mkdirAll(label, r, parent)
 		dirFD = b.slotFD(dir)
 	}
-	b.call(label, unix.SYS_MKNODAT, "mknodat", []string{dirFD.name, q(path.Base(rel)), "S_IFREG|0644", "0"},
+	b.lazy(label, unix.SYS_MKNODAT, func() string { return rendered("mknodat", "", dirFD.name, q(path.Base(rel)), "S_IFREG|0644", "0") },
 		[]clonecore.Arg{dirFD.arg, clonecore.Imm(b.str(path.Base(rel))), clonecore.Imm(unix.S_IFREG | 0o644), clonecore.Imm(0)},
 		clonecore.Tolerate(unix.EEXIST))
 	if dir != clonecore.NoSlot {
@@ -171,9 +188,9 @@ func (b *builder) bindMount(label string, source string, tgt clonecore.Slot, o m
 		shown += "|AT_RECURSIVE"
 	}
 	tree := b.newFD("tree")
-	b.call(label, unix.SYS_OPEN_TREE, "open_tree", []string{"AT_FDCWD", q(source), shown},
+	result := b.names[tree]
+	b.lazy(label, unix.SYS_OPEN_TREE, func() string { return rendered("open_tree", result, "AT_FDCWD", q(source), shown) },
 		[]clonecore.Arg{clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(b.str(source)), clonecore.Imm(flags)}, clonecore.SaveTo(tree))
-	b.renameResult(tree)
 	if o.attrSet != 0 || o.attrClr != 0 {
 		at := uint64(unix.AT_EMPTY_PATH)
 		if o.recursive {
@@ -199,9 +216,9 @@ func (b *builder) fsMount(label, fstype, source string, tgt clonecore.Slot, o mo
 // the slot of the detached mount's fd.
 func (b *builder) fsCreate(label, fstype, source string, o mountPlan) clonecore.Slot {
 	fsfd := b.newFD(fstype)
-	b.call(label, unix.SYS_FSOPEN, "fsopen", []string{q(fstype), "FSOPEN_CLOEXEC"},
+	fsName := b.names[fsfd]
+	b.lazy(label, unix.SYS_FSOPEN, func() string { return rendered("fsopen", fsName, q(fstype), "FSOPEN_CLOEXEC") },
 		[]clonecore.Arg{clonecore.Imm(b.str(fstype)), clonecore.Imm(unix.FSOPEN_CLOEXEC)}, clonecore.SaveTo(fsfd))
-	b.renameResult(fsfd)
 	if source != "" {
 		b.fsconfig(label, fsfd, unix.FSCONFIG_SET_STRING, "source", source)
 	}
@@ -219,9 +236,10 @@ func (b *builder) fsCreate(label, fstype, source string, o mountPlan) clonecore.
 	}
 	b.fsconfig(label, fsfd, unix.FSCONFIG_CMD_CREATE, "", "")
 	mnt := b.newFD("mnt")
-	b.call(label, unix.SYS_FSMOUNT, "fsmount", []string{b.names[fsfd], "FSMOUNT_CLOEXEC", flagString(o.attrSet, attrNames)},
-		[]clonecore.Arg{fsfd.Value(), clonecore.Imm(unix.FSMOUNT_CLOEXEC), clonecore.Imm(o.attrSet)}, clonecore.SaveTo(mnt))
-	b.renameResult(mnt)
+	mntName, attrSet := b.names[mnt], o.attrSet
+	b.lazy(label, unix.SYS_FSMOUNT, func() string {
+		return rendered("fsmount", mntName, fsName, "FSMOUNT_CLOEXEC", flagString(attrSet, attrNames))
+	}, []clonecore.Arg{fsfd.Value(), clonecore.Imm(unix.FSMOUNT_CLOEXEC), clonecore.Imm(o.attrSet)}, clonecore.SaveTo(mnt))
 	b.close(label, b.slotFD(fsfd))
 	return mnt
 }
@@ -233,22 +251,31 @@ var fsconfigCmds = map[int]string{
 }
 
 func (b *builder) fsconfig(label string, fsfd clonecore.Slot, cmd int, key, value string) {
-	k, ks := clonecore.Imm(0), "NULL"
+	k, v := clonecore.Imm(0), clonecore.Imm(0)
 	if key != "" {
-		k, ks = clonecore.Imm(b.str(key)), q(key)
+		k = clonecore.Imm(b.str(key))
 	}
-	v, vs := clonecore.Imm(0), "NULL"
 	if cmd == unix.FSCONFIG_SET_STRING {
-		v, vs = clonecore.Imm(b.str(value)), q(value)
+		v = clonecore.Imm(b.str(value))
 	}
-	b.call(label, unix.SYS_FSCONFIG, "fsconfig", []string{b.names[fsfd], fsconfigCmds[cmd], ks, vs, "0"},
-		[]clonecore.Arg{fsfd.Value(), clonecore.Imm(cmd), k, v, clonecore.Imm(0)})
+	name := b.names[fsfd]
+	b.lazy(label, unix.SYS_FSCONFIG, func() string {
+		ks, vs := "NULL", "NULL"
+		if key != "" {
+			ks = q(key)
+		}
+		if cmd == unix.FSCONFIG_SET_STRING {
+			vs = q(value)
+		}
+		return rendered("fsconfig", "", name, fsconfigCmds[cmd], ks, vs, "0")
+	}, []clonecore.Arg{fsfd.Value(), clonecore.Imm(cmd), k, v, clonecore.Imm(0)})
 }
 
 func (b *builder) moveMount(label string, from, to fd) {
-	b.call(label, unix.SYS_MOVE_MOUNT, "move_mount", []string{from.name, `""`, to.name, `""`, "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH"},
-		[]clonecore.Arg{from.arg, clonecore.Imm(b.str("")), to.arg, clonecore.Imm(b.str("")),
-			clonecore.Imm(unix.MOVE_MOUNT_F_EMPTY_PATH | unix.MOVE_MOUNT_T_EMPTY_PATH)})
+	b.lazy(label, unix.SYS_MOVE_MOUNT, func() string {
+		return rendered("move_mount", "", from.name, `""`, to.name, `""`, "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH")
+	}, []clonecore.Arg{from.arg, clonecore.Imm(b.str("")), to.arg, clonecore.Imm(b.str("")),
+		clonecore.Imm(unix.MOVE_MOUNT_F_EMPTY_PATH | unix.MOVE_MOUNT_T_EMPTY_PATH)})
 }
 
 // propagate sets a mount's propagation type and its recursive attributes
@@ -279,6 +306,7 @@ func (c *compiler) mounts(r rootDirs) {
 		}
 		label := fmt.Sprintf("mounts[%d]: %s on %s", i, what, m.Destination)
 		rel := strings.TrimPrefix(path.Clean("/"+m.Destination), "/")
+		there := false // the image has the destination: nothing to make
 		if c.env.ImageEntry != nil {
 			resolved, err := resolveInImage(m.Destination, c.env.ImageEntry, covered)
 			if err != nil {
@@ -289,6 +317,7 @@ func (c *compiler) mounts(r rootDirs) {
 				label += " -> /" + resolved
 			}
 			rel = resolved
+			there = inImage(rel, c.env.ImageEntry, covered)
 		}
 		if (typ == "proc" || typ == "sysfs") && !o.bind && rel != strings.TrimPrefix(path.Clean("/"+m.Destination), "/") {
 			// A procfs or sysfs mounted where a symlink leads is not
@@ -306,7 +335,12 @@ func (c *compiler) mounts(r rootDirs) {
 		if (typ == "proc" || typ == "sysfs") && !o.bind {
 			// The same in the child, should the image change in between:
 			// no symlink on the way.
-			tgt := c.b.target(label, r, m.Destination, false, unix.RESOLVE_NO_SYMLINKS)
+			var tgt clonecore.Slot
+			if there {
+				tgt = c.b.openTarget(label, r, rel, false, unix.RESOLVE_NO_SYMLINKS)
+			} else {
+				tgt = c.b.target(label, r, m.Destination, false, unix.RESOLVE_NO_SYMLINKS)
+			}
 			c.b.fsMount(label, typ, m.Source, tgt, o)
 			c.b.close(label, c.b.slotFD(tgt))
 			continue
@@ -319,7 +353,12 @@ func (c *compiler) mounts(r rootDirs) {
 		if o.bind {
 			file = c.env.IsFile(source)
 		}
-		tgt := c.b.target(label, r, m.Destination, file)
+		var tgt clonecore.Slot
+		if there {
+			tgt = c.b.openTarget(label, r, rel, file)
+		} else {
+			tgt = c.b.target(label, r, m.Destination, file)
+		}
 		switch {
 		case o.bind && (o.idmap || len(m.UIDMappings) > 0):
 			c.idmappedMount(i, label, source, tgt, m, o)

@@ -114,3 +114,28 @@ func (s mountedSet) covers(rel string) bool {
 	}
 	return false
 }
+
+// inImage reports whether the image has every component of rel (a path
+// resolveInImage returned) as itself — there, not a symlink, and below no
+// mount made before (covered): then the child has nothing to make along
+// it and opens rel at once (builder.openTarget), one step where making
+// each component takes three. Should the image change in between, the
+// open fails with the field named, and still resolves inside the rootfs.
+func inImage(rel string, entry ImageEntry, covered mountedSet) bool {
+	if rel == "" || entry == nil {
+		return false
+	}
+	for i := 0; i <= len(rel); i++ {
+		if i < len(rel) && rel[i] != '/' {
+			continue
+		}
+		cand := rel[:i]
+		if covered.covers(cand) {
+			return false
+		}
+		if _, isLink, exists := entry(cand); !exists || isLink {
+			return false
+		}
+	}
+	return true
+}

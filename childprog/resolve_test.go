@@ -3,6 +3,8 @@ package childprog
 import (
 	"strings"
 	"testing"
+
+	rspec "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // fakeImage is an image as ImageEntry sees it: each path a directory or
@@ -91,4 +93,77 @@ func mountedOf(dirs []string) mountedSet {
 		s[d] = true
 	}
 	return s
+}
+
+// TestInImage: a destination is opened at once only when the image has
+// every component of it as itself and no earlier mount covers any.
+func TestInImage(t *testing.T) {
+	im := fakeImage{"m": "", "m/1": "", "dev": "", "dev/shm": "", "link": "->m", "m/link": "->1", "file": ""}
+	cases := []struct {
+		rel     string
+		covered []string
+		want    bool
+	}{
+		{rel: "m/1", want: true},
+		{rel: "m", want: true},
+		{rel: "file", want: true},
+		{rel: "m/2", want: false},        // missing: the child makes it
+		{rel: "new/deeper", want: false}, // missing from the first component
+		{rel: "link", want: false},       // a symlink is left to RESOLVE_IN_ROOT
+		{rel: "m/link", want: false},
+		{rel: "dev/shm", covered: []string{"dev"}, want: false}, // a tmpfs on /dev hides the image's
+		{rel: "m/1", covered: []string{"m/1"}, want: false},     // a second mount on the same folder
+		{rel: "m/1", covered: []string{""}, want: false},        // a mount on the rootfs itself
+		{rel: "m/1", covered: []string{"m/10"}, want: true},     // a sibling covers nothing here
+		{rel: "", want: false},                                  // the rootfs is opened another way
+	}
+	for _, c := range cases {
+		if got := inImage(c.rel, im.entry, mountedOf(c.covered)); got != c.want {
+			t.Errorf("inImage(%q, covered %q) = %v, want %v", c.rel, c.covered, got, c.want)
+		}
+	}
+	if inImage("m/1", nil, nil) {
+		t.Error("inImage without an ImageEntry: true, want false (nothing is known of the image)")
+	}
+}
+
+// TestCompileOpensWhatTheImageHas: a mount onto a folder the image has
+// is one openat2 from the rootfs, no mkdirat; a folder it lacks is made,
+// component by component, as before.
+func TestCompileOpensWhatTheImageHas(t *testing.T) {
+	s := loadSpec(t, "runc-default.json")
+	s.Mounts = append(s.Mounts,
+		rspec.Mount{Destination: "/m/1", Type: "tmpfs", Source: "tmpfs"},
+		rspec.Mount{Destination: "/m/new", Type: "tmpfs", Source: "tmpfs"})
+	env := testEnv()
+	im := fakeImage{"proc": "", "dev": "", "sys": "", "m": "", "m/1": ""}
+	env.ImageEntry = im.entry
+	plan, err := Compile(s, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plan.Free()
+	calls, labels := plan.Program.Steps()
+	steps := func(label string) []string {
+		var out []string
+		for i, l := range labels {
+			if l == label {
+				out = append(out, calls[i])
+			}
+		}
+		return out
+	}
+	have := steps("mounts[7]: tmpfs on /m/1")
+	if len(have) == 0 || !strings.HasPrefix(have[0], `openat2(fd<rootfs>, "m/1", {flags=O_DIRECTORY|O_CLOEXEC|O_PATH`) {
+		t.Errorf("/m/1, in the image: first step %q, want the openat2 of m/1", have)
+	}
+	for _, c := range have {
+		if strings.HasPrefix(c, "mkdirat(") {
+			t.Errorf("/m/1, in the image: %s, want no folder made", c)
+		}
+	}
+	lacks := steps("mounts[8]: tmpfs on /m/new")
+	if len(lacks) < 2 || lacks[0] != `mkdirat(fd<rootfs>, "m", 0755)` || !strings.HasPrefix(lacks[2], `mkdirat(fd<m>, "new", 0755)`) {
+		t.Errorf("/m/new, not in the image: steps %q, want m and new made first", lacks)
+	}
 }

@@ -45,11 +45,14 @@ type Program struct {
 // compile of a config with a thousand mounts.
 const chunkSteps = 256
 
-// A chunk holds chunkSteps steps, each with its label and explain line.
+// A chunk holds chunkSteps steps, each with its label and explain line:
+// a string, or a function that renders it (AddFunc) followed by the
+// string (what Annotate appended).
 type chunk struct {
 	steps   [chunkSteps]step
 	labels  [chunkSteps]string
 	explain [chunkSteps]string
+	render  [chunkSteps]func() string
 }
 
 // step returns step i.
@@ -180,12 +183,28 @@ func (p *Program) Call(i int) string {
 	if i < 0 || i >= p.n {
 		return ""
 	}
+	if r := p.chunks[i/chunkSteps].render[i%chunkSteps]; r != nil {
+		return r() + *p.call(i)
+	}
 	return *p.call(i)
 }
 
 // Add appends a step: syscall nr with up to six arguments. label names the
 // step's source; explain is the strace-like rendering of the call, for --explain.
 func (p *Program) Add(label, explain string, nr uintptr, args []Arg, opts ...StepOption) {
+	p.add(label, explain, nil, nr, args, opts)
+}
+
+// AddFunc is Add with an explain line that render makes when something
+// asks for it (Call, Explain, a flight record, an error), not before:
+// most runs never do, and a config with a thousand mounts has tens of
+// thousands of steps. render must give the same line whenever it is
+// called.
+func (p *Program) AddFunc(label string, render func() string, nr uintptr, args []Arg, opts ...StepOption) {
+	p.add(label, "", render, nr, args, opts)
+}
+
+func (p *Program) add(label, explain string, render func() string, nr uintptr, args []Arg, opts []StepOption) {
 	if len(args) > stepArgs {
 		panic(fmt.Sprintf("clonecore: %s: %d arguments, a syscall takes at most 6", label, len(args)))
 	}
@@ -202,7 +221,8 @@ func (p *Program) Add(label, explain string, nr uintptr, args []Arg, opts ...Ste
 	for _, o := range opts {
 		o(s)
 	}
-	*p.label(p.n), *p.call(p.n) = label, explain
+	c := p.chunks[p.n/chunkSteps]
+	c.labels[p.n%chunkSteps], c.explain[p.n%chunkSteps], c.render[p.n%chunkSteps] = label, explain, render
 	p.n++
 }
 
@@ -218,7 +238,7 @@ func (p *Program) Annotate(suffix string) {
 func (p *Program) Explain() string {
 	var b strings.Builder
 	for i := range p.n {
-		fmt.Fprintf(&b, "%3d  %-60s # %s\n", i, *p.call(i), *p.label(i))
+		fmt.Fprintf(&b, "%3d  %-60s # %s\n", i, p.Call(i), *p.label(i))
 	}
 	return b.String()
 }
@@ -227,7 +247,7 @@ func (p *Program) Explain() string {
 func (p *Program) Steps() (calls, labels []string) {
 	calls, labels = make([]string, p.n), make([]string, p.n)
 	for i := range p.n {
-		calls[i], labels[i] = *p.call(i), *p.label(i)
+		calls[i], labels[i] = p.Call(i), *p.label(i)
 	}
 	return calls, labels
 }

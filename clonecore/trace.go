@@ -131,7 +131,7 @@ func (t *Task) FlightRecord() *FlightRecord {
 	start := fr.Start
 	for i := range p.n {
 		r := rec(i + 1)
-		s := StepRecord{Index: i, Label: *p.label(i), Call: *p.call(i), Start: start, End: mono(r.ticks), Result: r.result,
+		s := StepRecord{Index: i, Label: *p.label(i), Call: p.Call(i), Start: start, End: mono(r.ticks), Result: r.result,
 			Failed: i == failed}
 		if e := s.Errno(); e != 0 && !s.Failed {
 			s.Tolerated = int(e) < tolerableErrnos && p.step(i).tolerate[e/64]&(1<<(e%64)) != 0

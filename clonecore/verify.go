@@ -23,7 +23,7 @@ func (p *Program) Verify() error {
 		s := p.step(i)
 		// Only a problem needs the step named: not formatted for every
 		// step of a program that has none.
-		where := func() string { return fmt.Sprintf("step %d (%s)", i, *p.call(i)) }
+		where := func() string { return fmt.Sprintf("step %d (%s)", i, p.Call(i)) }
 		if *p.label(i) == "" {
 			errs = append(errs, fmt.Errorf("%s: no label", where()))
 		}
