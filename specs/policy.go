@@ -2,6 +2,7 @@ package specs
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -140,166 +141,173 @@ func platform(name, os string, children ...string) []Rule {
 	return cat(refused(name, "for "+os+" containers; minirun runs Linux containers"), withParent(name, children...))
 }
 
-// policy is the table, in the order of runtime-spec's types.
-var policy = cat(
-	applied("ociVersion", "specs.TestValidateVersions", "1.0.0 to 1.3.x"),
+// policy is the table, in the order of runtime-spec's types. It is built
+// on first use, not at package initialisation: that took 0.2 ms and
+// 116 KB of every minirun command, and only those that read a config
+// (run, create, spec, features…) need it.
+var policy = sync.OnceValue(func() []Rule { return policyRules() })
 
-	fields("process"),
-	applied("process.terminal", "container.TestRunTerminal"),
-	applied("process.consoleSize", "container.TestRunTerminal"),
-	withParent("process.consoleSize", "height", "width"),
-	fields("process.user"),
-	applied("process.user.uid", "container.TestRunProcess", "0 to 2147483647"),
-	applied("process.user.gid", "container.TestRunProcess", "0 to 2147483647"),
-	applied("process.user.umask", "container.TestRunProcess"),
-	applied("process.user.additionalGids", "container.TestRunProcess", "at most 65536 (NGROUPS_MAX)"),
-	refused("process.user.username", "for Windows containers; a Linux process runs as process.user.uid"),
-	applied("process.args", "container.TestRunBusybox"),
-	refused("process.commandLine", "for Windows containers; give process.args"),
-	applied("process.env", "container.TestRunProcess"),
-	applied("process.cwd", "container.TestRunCwd"),
-	applied("process.capabilities", "container.TestRunNoCapabilities", "absent means none: every set empty"),
-	applied("process.capabilities.bounding", "container.TestRunProcess"),
-	applied("process.capabilities.effective", "container.TestRunProcess"),
-	applied("process.capabilities.inheritable", "container.TestRunProcess"),
-	applied("process.capabilities.permitted", "container.TestRunProcess"),
-	applied("process.capabilities.ambient", "container.TestRunProcess"),
-	applied("process.rlimits", "container.TestRunProcess"),
-	withParent("process.rlimits", "[].type", "[].hard", "[].soft"),
-	applied("process.noNewPrivileges", "container.TestRunProcess"),
-	refused("process.apparmorProfile", "AppArmor profiles are not applied yet"),
-	applied("process.oomScoreAdj", "container.TestRunProcess"),
-	applied("process.scheduler", "container.TestRunScheduler", "sched_setattr while still privileged"),
-	withParent("process.scheduler", "policy", "nice", "priority", "flags", "runtime", "deadline", "period"),
-	refused("process.selinuxLabel", "SELinux labels are not applied yet"),
-	applied("process.ioPriority", "container.TestRunIOPriority", "ioprio_set"),
-	withParent("process.ioPriority", "class", "priority"),
-	ignored("process.execCPUAffinity", "runtime-spec: \"not applicable to the container's init process\"; "+
-		"applied to a process exec starts (childprog.CompileEnv.Exec; container.TestExecCPUAffinity)"),
-	withParent("process.execCPUAffinity", "initial", "final"),
+func policyRules() []Rule {
+	return cat(
+		applied("ociVersion", "specs.TestValidateVersions", "1.0.0 to 1.3.x"),
 
-	fields("root"),
-	applied("root.path", "container.TestRunFilesystem"),
-	applied("root.readonly", "container.TestRunFilesystem"),
-	applied("hostname", "container.TestRunFilesystem", "needs a UTS namespace"),
-	applied("domainname", "container.TestRunFilesystem", "needs a UTS namespace"),
+		fields("process"),
+		applied("process.terminal", "container.TestRunTerminal"),
+		applied("process.consoleSize", "container.TestRunTerminal"),
+		withParent("process.consoleSize", "height", "width"),
+		fields("process.user"),
+		applied("process.user.uid", "container.TestRunProcess", "0 to 2147483647"),
+		applied("process.user.gid", "container.TestRunProcess", "0 to 2147483647"),
+		applied("process.user.umask", "container.TestRunProcess"),
+		applied("process.user.additionalGids", "container.TestRunProcess", "at most 65536 (NGROUPS_MAX)"),
+		refused("process.user.username", "for Windows containers; a Linux process runs as process.user.uid"),
+		applied("process.args", "container.TestRunBusybox"),
+		refused("process.commandLine", "for Windows containers; give process.args"),
+		applied("process.env", "container.TestRunProcess"),
+		applied("process.cwd", "container.TestRunCwd"),
+		applied("process.capabilities", "container.TestRunNoCapabilities", "absent means none: every set empty"),
+		applied("process.capabilities.bounding", "container.TestRunProcess"),
+		applied("process.capabilities.effective", "container.TestRunProcess"),
+		applied("process.capabilities.inheritable", "container.TestRunProcess"),
+		applied("process.capabilities.permitted", "container.TestRunProcess"),
+		applied("process.capabilities.ambient", "container.TestRunProcess"),
+		applied("process.rlimits", "container.TestRunProcess"),
+		withParent("process.rlimits", "[].type", "[].hard", "[].soft"),
+		applied("process.noNewPrivileges", "container.TestRunProcess"),
+		refused("process.apparmorProfile", "AppArmor profiles are not applied yet"),
+		applied("process.oomScoreAdj", "container.TestRunProcess"),
+		applied("process.scheduler", "container.TestRunScheduler", "sched_setattr while still privileged"),
+		withParent("process.scheduler", "policy", "nice", "priority", "flags", "runtime", "deadline", "period"),
+		refused("process.selinuxLabel", "SELinux labels are not applied yet"),
+		applied("process.ioPriority", "container.TestRunIOPriority", "ioprio_set"),
+		withParent("process.ioPriority", "class", "priority"),
+		ignored("process.execCPUAffinity", "runtime-spec: \"not applicable to the container's init process\"; "+
+			"applied to a process exec starts (childprog.CompileEnv.Exec; container.TestExecCPUAffinity)"),
+		withParent("process.execCPUAffinity", "initial", "final"),
 
-	fields("mounts"),
-	applied("mounts[].destination", "container.TestRunFilesystem"),
-	applied("mounts[].type", "container.TestRunFilesystem"),
-	applied("mounts[].source", "container.TestRunFilesystem"),
-	applied("mounts[].options", "container.TestRunFilesystem", "tmpcopyup and remount are refused"),
-	idMountRules("mounts[].uidMappings"),
-	idMountRules("mounts[].gidMappings"),
+		fields("root"),
+		applied("root.path", "container.TestRunFilesystem"),
+		applied("root.readonly", "container.TestRunFilesystem"),
+		applied("hostname", "container.TestRunFilesystem", "needs a UTS namespace"),
+		applied("domainname", "container.TestRunFilesystem", "needs a UTS namespace"),
 
-	fields("hooks"),
-	hookRules("prestart"),
-	hookRules("createRuntime"),
-	hookRules("createContainer"),
-	hookRules("startContainer"),
-	hookRules("poststart"),
-	hookRules("poststop"),
+		fields("mounts"),
+		applied("mounts[].destination", "container.TestRunFilesystem"),
+		applied("mounts[].type", "container.TestRunFilesystem"),
+		applied("mounts[].source", "container.TestRunFilesystem"),
+		applied("mounts[].options", "container.TestRunFilesystem", "tmpcopyup and remount are refused"),
+		idMountRules("mounts[].uidMappings"),
+		idMountRules("mounts[].gidMappings"),
 
-	ignored("annotations", "metadata for clients; never interpreted"),
+		fields("hooks"),
+		hookRules("prestart"),
+		hookRules("createRuntime"),
+		hookRules("createContainer"),
+		hookRules("startContainer"),
+		hookRules("poststart"),
+		hookRules("poststop"),
 
-	fields("linux"),
-	idMapRules("linux.uidMappings", "container.TestRunRootless"),
-	idMapRules("linux.gidMappings", "container.TestRunRootless"),
-	applied("linux.sysctl", "container.TestRunSysctl", "namespaced sysctls only"),
-	fields("linux.resources"),
-	applied("linux.resources.devices", "container.TestCgroupDevices", "v1 device lists or a cgroup2 eBPF program; the default devices and linux.devices are allowed too"),
-	withParent("linux.resources.devices", "[].allow", "[].type", "[].major", "[].minor", "[].access"),
-	fields("linux.resources.memory"),
-	resource("memory.limit", "container.TestCgroupLimitsVisible"),
-	resource("memory.reservation", "cgroups.TestCreateAppliesV1Limits"),
-	resource("memory.swap", "cgroups.TestCreateAppliesV1Limits"),
-	refused("linux.resources.memory.kernel", "Linux no longer enforces a kernel memory limit"),
-	resource("memory.kernelTCP", "cgroups.TestPlanFiles"),
-	resource("memory.swappiness", "cgroups.TestCreateAppliesV1Limits"),
-	resource("memory.disableOOMKiller", "cgroups.TestPlanFiles"),
-	resource("memory.useHierarchy", "cgroups.TestPlanFiles"),
-	resource("memory.checkBeforeUpdate", "cgroups.TestUpdateV1"),
-	fields("linux.resources.cpu"),
-	resource("cpu.shares", "container.TestCgroupLimitsVisible"),
-	resource("cpu.quota", "container.TestCgroupLimitsVisible"),
-	resource("cpu.burst", "cgroups.TestPlanFiles"),
-	resource("cpu.period", "container.TestCgroupLimitsVisible"),
-	resource("cpu.realtimeRuntime", "cgroups.TestPlanFiles"),
-	resource("cpu.realtimePeriod", "cgroups.TestPlanFiles"),
-	resource("cpu.cpus", "container.TestCgroupLimitsVisible"),
-	resource("cpu.mems", "cgroups.TestCreateAppliesV1Limits"),
-	resource("cpu.idle", "cgroups.TestPlanFiles"),
-	fields("linux.resources.pids"),
-	resource("pids.limit", "container.TestCgroupPidsLimit"),
-	fields("linux.resources.blockIO"),
-	resource("blockIO.weight", "cgroups.TestCreateAppliesV1BlockIO"),
-	resource("blockIO.leafWeight", "cgroups.TestPlanFiles"),
-	resource("blockIO.weightDevice", "cgroups.TestCreateAppliesV1BlockIO"),
-	withParent("linux.resources.blockIO.weightDevice", "[].major", "[].minor", "[].weight", "[].leafWeight"),
-	throttleRules("linux.resources.blockIO.throttleReadBpsDevice"),
-	throttleRules("linux.resources.blockIO.throttleWriteBpsDevice"),
-	throttleRules("linux.resources.blockIO.throttleReadIOPSDevice"),
-	throttleRules("linux.resources.blockIO.throttleWriteIOPSDevice"),
-	resource("hugepageLimits", "cgroups.TestHugetlbV2"),
-	withParent("linux.resources.hugepageLimits", "[].pageSize", "[].limit"),
-	fields("linux.resources.network"),
-	resource("network.classID", "cgroups.TestPlanFiles"),
-	resource("network.priorities", "cgroups.TestPlanFiles"),
-	withParent("linux.resources.network.priorities", "[].name", "[].priority"),
-	resource("rdma", "cgroups.TestCheckEveryField"),
-	withParent("linux.resources.rdma", "[].hcaHandles", "[].hcaObjects"),
-	resource("unified", "cgroups.TestCheckUnifiedOnHybrid"),
-	applied("linux.cgroupsPath", "cgroups.TestResolvePath", "absolute as given, relative under /minirun; systemd's slice:prefix:name is refused"),
-	applied("linux.namespaces", "container.TestRunFilesystem"),
-	applied("linux.namespaces[].type", "container.TestRunFilesystem"),
-	applied("linux.namespaces[].path", "container.TestRunJoin"),
-	applied("linux.devices", "container.TestRunFilesystem"),
-	withParent("linux.devices", "[].path", "[].type", "[].major", "[].minor", "[].fileMode", "[].uid", "[].gid"),
-	applied("linux.netDevices", "container.TestRunNetDevices", "moved in by netlink, renamed, addresses kept, set up; "+
-		"the kernel takes them back when the network namespace ends"),
-	withParent("linux.netDevices", "[].name"),
-	applied("linux.seccomp", "container.TestRunSeccompProfiles", "compiled to classic BPF in Go, installed as late as the kernel allows"),
-	withParent("linux.seccomp", "defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath",
-		"listenerMetadata", "syscalls", "syscalls[].names", "syscalls[].action", "syscalls[].errnoRet",
-		"syscalls[].args", "syscalls[].args[].index", "syscalls[].args[].value", "syscalls[].args[].valueTwo", "syscalls[].args[].op"),
-	applied("linux.rootfsPropagation", "childprog.TestCompileShape"),
-	applied("linux.maskedPaths", "container.TestRunFilesystem"),
-	applied("linux.readonlyPaths", "container.TestRunFilesystem"),
-	refused("linux.mountLabel", "SELinux mount labels are not applied yet"),
-	refused("linux.intelRdt", "Intel RDT (resctrl) is not supported"),
-	withParent("linux.intelRdt", "closID", "schemata", "l3CacheSchema", "memBwSchema", "enableMonitoring"),
-	applied("linux.memoryPolicy", "container.TestRunMemoryPolicy", "set_mempolicy"),
-	withParent("linux.memoryPolicy", "mode", "nodes", "flags"),
-	applied("linux.personality", "container.TestRunPersonality", "LINUX or LINUX32; runtime-spec defines no flags"),
-	withParent("linux.personality", "domain", "flags"),
-	applied("linux.timeOffsets", "container.TestRunTimeOffsets"),
-	withParent("linux.timeOffsets", "[].secs", "[].nanosecs"),
+		ignored("annotations", "metadata for clients; never interpreted"),
 
-	platform("solaris", "Solaris", "milestone", "limitpriv", "maxShmMemory", "anet", "anet[].linkname", "anet[].lowerLink",
-		"anet[].allowedAddress", "anet[].configureAllowedAddress", "anet[].defrouter", "anet[].linkProtection",
-		"anet[].macAddress", "cappedCPU", "cappedCPU.ncpus", "cappedMemory", "cappedMemory.physical", "cappedMemory.swap"),
-	platform("windows", "Windows", "layerFolders", "devices", "devices[].id", "devices[].idType", "resources",
-		"resources.memory", "resources.memory.limit", "resources.cpu", "resources.cpu.count", "resources.cpu.shares",
-		"resources.cpu.maximum", "resources.cpu.affinity", "resources.cpu.affinity[].mask", "resources.cpu.affinity[].group",
-		"resources.storage", "resources.storage.iops", "resources.storage.bps", "resources.storage.sandboxSize",
-		"credentialSpec", "servicing", "ignoreFlushesDuringBoot", "hyperv", "hyperv.utilityVMPath", "network",
-		"network.endpointList", "network.allowUnqualifiedDNSQuery", "network.DNSSearchList",
-		"network.networkSharedContainerName", "network.networkNamespace"),
-	platform("vm", "virtual-machine", "hypervisor", "hypervisor.path", "hypervisor.parameters", "kernel", "kernel.path",
-		"kernel.parameters", "kernel.initrd", "image", "image.path", "image.format", "hwconfig", "hwconfig.deviceTree",
-		"hwconfig.vcpus", "hwconfig.memory", "hwconfig.dtdevs", "hwconfig.iomems", "hwconfig.iomems[].firstGFN",
-		"hwconfig.iomems[].firstMFN", "hwconfig.iomems[].nrMFNs", "hwconfig.irqs"),
-	platform("zos", "z/OS", "namespaces", "namespaces[].type", "namespaces[].path"),
-	platform("freebsd", "FreeBSD", "devices", "devices[].path", "devices[].mode", "jail", "jail.parent", "jail.host",
-		"jail.ip4", "jail.ip4Addr", "jail.ip6", "jail.ip6Addr", "jail.vnet", "jail.interface", "jail.vnetInterfaces",
-		"jail.sysvmsg", "jail.sysvsem", "jail.sysvshm", "jail.enforceStatfs", "jail.allow", "jail.allow.setHostname",
-		"jail.allow.rawSockets", "jail.allow.chflags", "jail.allow.mount", "jail.allow.quotas", "jail.allow.socketAf",
-		"jail.allow.mlock", "jail.allow.reservedPorts", "jail.allow.suser"),
-)
+		fields("linux"),
+		idMapRules("linux.uidMappings", "container.TestRunRootless"),
+		idMapRules("linux.gidMappings", "container.TestRunRootless"),
+		applied("linux.sysctl", "container.TestRunSysctl", "namespaced sysctls only"),
+		fields("linux.resources"),
+		applied("linux.resources.devices", "container.TestCgroupDevices", "v1 device lists or a cgroup2 eBPF program; the default devices and linux.devices are allowed too"),
+		withParent("linux.resources.devices", "[].allow", "[].type", "[].major", "[].minor", "[].access"),
+		fields("linux.resources.memory"),
+		resource("memory.limit", "container.TestCgroupLimitsVisible"),
+		resource("memory.reservation", "cgroups.TestCreateAppliesV1Limits"),
+		resource("memory.swap", "cgroups.TestCreateAppliesV1Limits"),
+		refused("linux.resources.memory.kernel", "Linux no longer enforces a kernel memory limit"),
+		resource("memory.kernelTCP", "cgroups.TestPlanFiles"),
+		resource("memory.swappiness", "cgroups.TestCreateAppliesV1Limits"),
+		resource("memory.disableOOMKiller", "cgroups.TestPlanFiles"),
+		resource("memory.useHierarchy", "cgroups.TestPlanFiles"),
+		resource("memory.checkBeforeUpdate", "cgroups.TestUpdateV1"),
+		fields("linux.resources.cpu"),
+		resource("cpu.shares", "container.TestCgroupLimitsVisible"),
+		resource("cpu.quota", "container.TestCgroupLimitsVisible"),
+		resource("cpu.burst", "cgroups.TestPlanFiles"),
+		resource("cpu.period", "container.TestCgroupLimitsVisible"),
+		resource("cpu.realtimeRuntime", "cgroups.TestPlanFiles"),
+		resource("cpu.realtimePeriod", "cgroups.TestPlanFiles"),
+		resource("cpu.cpus", "container.TestCgroupLimitsVisible"),
+		resource("cpu.mems", "cgroups.TestCreateAppliesV1Limits"),
+		resource("cpu.idle", "cgroups.TestPlanFiles"),
+		fields("linux.resources.pids"),
+		resource("pids.limit", "container.TestCgroupPidsLimit"),
+		fields("linux.resources.blockIO"),
+		resource("blockIO.weight", "cgroups.TestCreateAppliesV1BlockIO"),
+		resource("blockIO.leafWeight", "cgroups.TestPlanFiles"),
+		resource("blockIO.weightDevice", "cgroups.TestCreateAppliesV1BlockIO"),
+		withParent("linux.resources.blockIO.weightDevice", "[].major", "[].minor", "[].weight", "[].leafWeight"),
+		throttleRules("linux.resources.blockIO.throttleReadBpsDevice"),
+		throttleRules("linux.resources.blockIO.throttleWriteBpsDevice"),
+		throttleRules("linux.resources.blockIO.throttleReadIOPSDevice"),
+		throttleRules("linux.resources.blockIO.throttleWriteIOPSDevice"),
+		resource("hugepageLimits", "cgroups.TestHugetlbV2"),
+		withParent("linux.resources.hugepageLimits", "[].pageSize", "[].limit"),
+		fields("linux.resources.network"),
+		resource("network.classID", "cgroups.TestPlanFiles"),
+		resource("network.priorities", "cgroups.TestPlanFiles"),
+		withParent("linux.resources.network.priorities", "[].name", "[].priority"),
+		resource("rdma", "cgroups.TestCheckEveryField"),
+		withParent("linux.resources.rdma", "[].hcaHandles", "[].hcaObjects"),
+		resource("unified", "cgroups.TestCheckUnifiedOnHybrid"),
+		applied("linux.cgroupsPath", "cgroups.TestResolvePath", "absolute as given, relative under /minirun; systemd's slice:prefix:name is refused"),
+		applied("linux.namespaces", "container.TestRunFilesystem"),
+		applied("linux.namespaces[].type", "container.TestRunFilesystem"),
+		applied("linux.namespaces[].path", "container.TestRunJoin"),
+		applied("linux.devices", "container.TestRunFilesystem"),
+		withParent("linux.devices", "[].path", "[].type", "[].major", "[].minor", "[].fileMode", "[].uid", "[].gid"),
+		applied("linux.netDevices", "container.TestRunNetDevices", "moved in by netlink, renamed, addresses kept, set up; "+
+			"the kernel takes them back when the network namespace ends"),
+		withParent("linux.netDevices", "[].name"),
+		applied("linux.seccomp", "container.TestRunSeccompProfiles", "compiled to classic BPF in Go, installed as late as the kernel allows"),
+		withParent("linux.seccomp", "defaultAction", "defaultErrnoRet", "architectures", "flags", "listenerPath",
+			"listenerMetadata", "syscalls", "syscalls[].names", "syscalls[].action", "syscalls[].errnoRet",
+			"syscalls[].args", "syscalls[].args[].index", "syscalls[].args[].value", "syscalls[].args[].valueTwo", "syscalls[].args[].op"),
+		applied("linux.rootfsPropagation", "childprog.TestCompileShape"),
+		applied("linux.maskedPaths", "container.TestRunFilesystem"),
+		applied("linux.readonlyPaths", "container.TestRunFilesystem"),
+		refused("linux.mountLabel", "SELinux mount labels are not applied yet"),
+		refused("linux.intelRdt", "Intel RDT (resctrl) is not supported"),
+		withParent("linux.intelRdt", "closID", "schemata", "l3CacheSchema", "memBwSchema", "enableMonitoring"),
+		applied("linux.memoryPolicy", "container.TestRunMemoryPolicy", "set_mempolicy"),
+		withParent("linux.memoryPolicy", "mode", "nodes", "flags"),
+		applied("linux.personality", "container.TestRunPersonality", "LINUX or LINUX32; runtime-spec defines no flags"),
+		withParent("linux.personality", "domain", "flags"),
+		applied("linux.timeOffsets", "container.TestRunTimeOffsets"),
+		withParent("linux.timeOffsets", "[].secs", "[].nanosecs"),
+
+		platform("solaris", "Solaris", "milestone", "limitpriv", "maxShmMemory", "anet", "anet[].linkname", "anet[].lowerLink",
+			"anet[].allowedAddress", "anet[].configureAllowedAddress", "anet[].defrouter", "anet[].linkProtection",
+			"anet[].macAddress", "cappedCPU", "cappedCPU.ncpus", "cappedMemory", "cappedMemory.physical", "cappedMemory.swap"),
+		platform("windows", "Windows", "layerFolders", "devices", "devices[].id", "devices[].idType", "resources",
+			"resources.memory", "resources.memory.limit", "resources.cpu", "resources.cpu.count", "resources.cpu.shares",
+			"resources.cpu.maximum", "resources.cpu.affinity", "resources.cpu.affinity[].mask", "resources.cpu.affinity[].group",
+			"resources.storage", "resources.storage.iops", "resources.storage.bps", "resources.storage.sandboxSize",
+			"credentialSpec", "servicing", "ignoreFlushesDuringBoot", "hyperv", "hyperv.utilityVMPath", "network",
+			"network.endpointList", "network.allowUnqualifiedDNSQuery", "network.DNSSearchList",
+			"network.networkSharedContainerName", "network.networkNamespace"),
+		platform("vm", "virtual-machine", "hypervisor", "hypervisor.path", "hypervisor.parameters", "kernel", "kernel.path",
+			"kernel.parameters", "kernel.initrd", "image", "image.path", "image.format", "hwconfig", "hwconfig.deviceTree",
+			"hwconfig.vcpus", "hwconfig.memory", "hwconfig.dtdevs", "hwconfig.iomems", "hwconfig.iomems[].firstGFN",
+			"hwconfig.iomems[].firstMFN", "hwconfig.iomems[].nrMFNs", "hwconfig.irqs"),
+		platform("zos", "z/OS", "namespaces", "namespaces[].type", "namespaces[].path"),
+		platform("freebsd", "FreeBSD", "devices", "devices[].path", "devices[].mode", "jail", "jail.parent", "jail.host",
+			"jail.ip4", "jail.ip4Addr", "jail.ip6", "jail.ip6Addr", "jail.vnet", "jail.interface", "jail.vnetInterfaces",
+			"jail.sysvmsg", "jail.sysvsem", "jail.sysvshm", "jail.enforceStatfs", "jail.allow", "jail.allow.setHostname",
+			"jail.allow.rawSockets", "jail.allow.chflags", "jail.allow.mount", "jail.allow.quotas", "jail.allow.socketAf",
+			"jail.allow.mlock", "jail.allow.reservedPorts", "jail.allow.suser"),
+	)
+}
 
 var policyIndex = sync.OnceValue(func() map[string]Rule {
-	m := make(map[string]Rule, len(policy))
-	for _, r := range policy {
+	m := make(map[string]Rule, len(policy()))
+	for _, r := range policy() {
 		m[r.Path] = r
 	}
 	return m
@@ -307,7 +315,7 @@ var policyIndex = sync.OnceValue(func() map[string]Rule {
 
 // Policy returns the rule of every field, in the order of runtime-spec's
 // types.
-func Policy() []Rule { return append([]Rule(nil), policy...) }
+func Policy() []Rule { return slices.Clone(policy()) }
 
 // PolicyFor returns the rule for a field's path ("mounts[].destination").
 func PolicyFor(path string) (Rule, bool) {
@@ -317,8 +325,8 @@ func PolicyFor(path string) (Rule, bool) {
 
 // effective is Effective, looked up once for every rule.
 var effectiveIndex = sync.OnceValue(func() map[string]Rule {
-	m := make(map[string]Rule, len(policy))
-	for _, r := range policy {
+	m := make(map[string]Rule, len(policy()))
+	for _, r := range policy() {
 		m[r.Path] = Effective(r.Path)
 	}
 	return m
@@ -361,7 +369,7 @@ func parentPath(p string) string {
 func PolicyMarkdown() string {
 	var b strings.Builder
 	b.WriteString("| field | minirun | shown by, or why |\n|---|---|---|\n")
-	for _, r := range policy {
+	for _, r := range policy() {
 		if r.Decision == Fields || r.Decision == WithParent {
 			continue
 		}
@@ -391,7 +399,7 @@ func PolicyMarkdown() string {
 // countWithParent counts the WithParent rules that r's decision covers.
 func countWithParent(path string) int {
 	n := 0
-	for _, r := range policy {
+	for _, r := range policy() {
 		if r.Decision == WithParent && strings.HasPrefix(r.Path, path) && r.Path != path &&
 			(r.Path[len(path)] == '.' || r.Path[len(path)] == '[') && Effective(r.Path).Path == path {
 			n++
