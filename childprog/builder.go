@@ -37,6 +37,29 @@ type fd struct {
 
 func (b *builder) slotFD(s clonecore.Slot) fd { return fd{s.Value(), b.names[s]} }
 
+// newResult reserves a slot for a result that is no fd (a step's -errno a
+// later step looks at), named for the listing.
+func (b *builder) newResult(name string) clonecore.Slot {
+	s := b.p.NewSlot()
+	b.names[s] = "result<" + name + ">"
+	return s
+}
+
+// skipUnless adds an OpSkipUnless: unless the result saved in s is want
+// (shown as wantShown), the child skips the steps added from here until
+// the endSkip that takes the index it returns.
+func (b *builder) skipUnless(label string, s clonecore.Slot, want int64, wantShown string) int {
+	at := b.p.Len()
+	name := b.names[s]
+	b.p.AddFunc(label, func() string {
+		return fmt.Sprintf("skip_unless(%s == %s, %d steps)", name, wantShown, b.p.SkippedBy(at))
+	}, clonecore.OpSkipUnless, []clonecore.Arg{s.Value(), clonecore.Imm(want), clonecore.Imm(0)})
+	return at
+}
+
+// endSkip ends the steps the skipUnless at index at guards.
+func (b *builder) endSkip(at int) { b.p.SkipHere(at) }
+
 // wordFD is an fd whose number the parent stores at address w.
 func wordFD(w uintptr, name string) fd { return fd{clonecore.Int32At(w), name} }
 

@@ -780,15 +780,31 @@ func (c *compiler) maskAndReadonly() {
 			// are tried, each failing with ENOTDIR where it does not fit
 			// (a tmpfs is made before the kernel finds that out, which is
 			// why the host's word is worth having).
+			//
+			// Where both are tried, /dev/null follows only where the tmpfs
+			// said ENOTDIR, a file: mounted (a folder) or ENOENT (nothing
+			// there, as for most of a default config's /proc paths on a
+			// given kernel) leave nothing to do, and a clone of /dev/null
+			// made for nothing costs an RCU grace period when it is closed
+			// unmounted (45 us here, against 7 us for the tmpfs's try).
 			kernel := strings.HasPrefix(p, "/proc/") || strings.HasPrefix(p, "/sys/")
 			file := kernel && c.env.IsFile != nil && c.env.IsFile(p)
 			dir := kernel && !file && c.env.IsDir != nil && c.env.IsDir(p)
-			if !file {
-				c.b.mount(label, "tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k",
-					clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR))
+			if file {
+				c.maskWithNull(label, p)
+				continue
 			}
+			tmpfs := []clonecore.StepOption{clonecore.Tolerate(unix.ENOENT, unix.ENOTDIR)}
+			res := clonecore.NoSlot
 			if !dir {
-				c.maskWithNull(label, p, !file)
+				res = c.b.newResult("tmpfs")
+				tmpfs = append(tmpfs, clonecore.SaveTo(res))
+			}
+			c.b.mount(label, "tmpfs", p, "tmpfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=0k", tmpfs...)
+			if !dir {
+				skip := c.b.skipUnless(label, res, -int64(unix.ENOTDIR), "-ENOTDIR")
+				c.maskWithNull(label, p)
+				c.b.endSkip(skip)
 			}
 		}
 		if c.null != clonecore.NoSlot {
@@ -825,10 +841,8 @@ func (c *compiler) takeNull() {
 }
 
 // maskWithNull covers the file at p with a clone of the host's /dev/null
-// (takeNull). ENOENT: nothing there to mask. When p may be a directory
-// (maybeDir), masked with a tmpfs just before, move_mount's EINVAL is the
-// kernel's word for a file mount moved onto one (mount(2) said ENOTDIR).
-func (c *compiler) maskWithNull(label, p string, maybeDir bool) {
+// (takeNull). ENOENT: nothing there to mask.
+func (c *compiler) maskWithNull(label, p string) {
 	tree := c.b.newFD("mask")
 	null, treeName := c.b.names[c.null], c.b.names[tree]
 	c.b.lazy(label, unix.SYS_OPEN_TREE, func() string {
@@ -836,9 +850,6 @@ func (c *compiler) maskWithNull(label, p string, maybeDir bool) {
 	}, []clonecore.Arg{c.null.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | unix.AT_EMPTY_PATH)},
 		clonecore.SaveTo(tree))
 	tolerate := clonecore.Tolerate(unix.ENOENT)
-	if maybeDir {
-		tolerate = clonecore.Tolerate(unix.ENOENT, unix.EINVAL)
-	}
 	c.b.lazy(label, unix.SYS_MOVE_MOUNT, func() string {
 		return rendered("move_mount", "", treeName, `""`, "AT_FDCWD", q(p), "MOVE_MOUNT_F_EMPTY_PATH")
 	}, []clonecore.Arg{tree.Value(), clonecore.Imm(c.b.str("")), clonecore.Imm(unix.AT_FDCWD), clonecore.Imm(c.b.str(p)), clonecore.Imm(unix.MOVE_MOUNT_F_EMPTY_PATH)},

@@ -19,12 +19,17 @@ import (
 // an immediate, the value of a saved result (an fd opened by an earlier step),
 // or an int32 loaded from memory (an fd pipe2 wrote into the arena).
 //
-// Three operations are not syscalls; they are the whole set, on every
+// Four operations are not syscalls; they are the whole set, on every
 // architecture:
 //
-//	OpStore  *(uint64*)arg0 = arg1   hand a value (an fd, a pid) to the parent
-//	OpExitIf if arg0 != 0 { exit(arg1) }  end the task, e.g. the middle task of a double fork
-//	OpFail   fail with errno arg0    stop, report, exit (a check the parent compiled in)
+//	OpStore      *(uint64*)arg0 = arg1   hand a value (an fd, a pid) to the parent
+//	OpExitIf     if arg0 != 0 { exit(arg1) }  end the task, e.g. the middle task of a double fork
+//	OpFail       fail with errno arg0    stop, report, exit (a check the parent compiled in)
+//	OpSkipUnless if arg0 != arg1 { skip the next arg2 steps }  go on only where an earlier
+//	             result says there is something to do (its result: the steps skipped)
+//
+// OpSkipUnless is the one branch, and only forward: program order stays run
+// order, minus the steps skipped.
 //
 // A step in memory is the step struct below; the trampolines read its
 // fields by the offsets go_asm.h gives them (step_nr, step_args…).
@@ -65,7 +70,7 @@ func (p *Program) label(i int) *string { return &p.chunks[i/chunkSteps].labels[i
 func (p *Program) call(i int) *string { return &p.chunks[i/chunkSteps].explain[i%chunkSteps] }
 
 type step struct {
-	nr       uint64    // syscall number, or OpStore/OpExitIf/OpFail
+	nr       uint64    // syscall number, or OpStore/OpExitIf/OpFail/OpSkipUnless
 	args     [6]uint64 // each as kinds says
 	kinds    uint64    // 2 bits per argument: argImm, argSlot, argInt32
 	tolerate [3]uint64 // bit e set: errno e is not a failure (the result is -e)
@@ -89,9 +94,10 @@ const flagExpect = 1
 
 // The operations that are not syscalls. Syscall numbers are far below.
 const (
-	OpStore  = 1 << 20
-	OpExitIf = 1<<20 + 1
-	OpFail   = 1<<20 + 2
+	OpStore      = 1 << 20
+	OpExitIf     = 1<<20 + 1
+	OpFail       = 1<<20 + 2
+	OpSkipUnless = 1<<20 + 3
 )
 
 // Argument kinds, kindBits each in step.kinds, argument i at bit kindBits*i.
@@ -224,6 +230,25 @@ func (p *Program) add(label, explain string, render func() string, nr uintptr, a
 	c := p.chunks[p.n/chunkSteps]
 	c.labels[p.n%chunkSteps], c.explain[p.n%chunkSteps], c.render[p.n%chunkSteps] = label, explain, render
 	p.n++
+}
+
+// SkipHere sets the count of the OpSkipUnless at step i to the steps added
+// after it so far: it skips them all. A compiler adds the skip with a
+// count of 0, then the steps it guards, then calls SkipHere.
+func (p *Program) SkipHere(i int) {
+	if i < 0 || i >= p.n || p.step(i).nr != OpSkipUnless {
+		panic(fmt.Sprintf("clonecore: SkipHere(%d): not an OpSkipUnless of the program", i))
+	}
+	p.step(i).args[2] = uint64(p.n - 1 - i)
+}
+
+// SkippedBy is how many steps the OpSkipUnless at step i skips when its
+// values differ; 0 for any other step.
+func (p *Program) SkippedBy(i int) int {
+	if i < 0 || i >= p.n || p.step(i).nr != OpSkipUnless {
+		return 0
+	}
+	return int(p.step(i).args[2])
 }
 
 // Annotate appends text to the listing line of the last step added (the

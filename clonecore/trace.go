@@ -81,6 +81,9 @@ type StepRecord struct {
 	// Tolerated is set when the result is an errno the step tolerates;
 	// Failed on the step the child failed at.
 	Tolerated, Failed bool
+	// Skipped is, for an OpSkipUnless, how many of the steps after it the
+	// child skipped; the record leaves them out.
+	Skipped int
 }
 
 // Errno is the step's errno, 0 when it succeeded or did not return.
@@ -129,18 +132,22 @@ func (t *Task) FlightRecord() *FlightRecord {
 		failed = int(t.arena.Load64(t.block + offStep))
 	}
 	start := fr.Start
-	for i := range p.n {
+	for i := 0; i < p.n; i++ {
 		r := rec(i + 1)
 		s := StepRecord{Index: i, Label: *p.label(i), Call: p.Call(i), Start: start, End: mono(r.ticks), Result: r.result,
 			Failed: i == failed}
 		if e := s.Errno(); e != 0 && !s.Failed {
 			s.Tolerated = int(e) < tolerableErrnos && p.step(i).tolerate[e/64]&(1<<(e%64)) != 0
 		}
+		if p.step(i).nr == OpSkipUnless && s.End != 0 && r.result > 0 {
+			s.Skipped = int(r.result)
+		}
 		fr.Steps = append(fr.Steps, s)
 		if s.End == 0 || s.Failed {
 			break
 		}
 		start = s.End
+		i += s.Skipped
 	}
 	return fr
 }

@@ -243,6 +243,24 @@ notstore:
 	SYSCALL
 	INT	$3
 notexitif:
+	CMPQ	AX, $const_OpSkipUnless
+	JNE	notskip
+	XORQ	AX, AX		// the result: how many steps it skipped
+	MOVQ	0(SP), CX
+	CMPQ	CX, 8(SP)
+	JEQ	save		// equal: on to the next step
+	MOVQ	16(SP), AX
+	MOVQ	childBlock_trace(R12), R9
+	TESTQ	R9, R9
+	JEQ	skip
+	TRACE_AT
+	STAMP
+skip:
+	ADDQ	AX, BX		// past the skipped steps; advance passes this one
+	IMULQ	$step__size, AX
+	ADDQ	AX, R13
+	JMP	advance
+notskip:
 	MOVQ	0(SP), CX	// OpFail, or an operation this trampoline does not know
 	XORQ	AX, AX
 	// fall through

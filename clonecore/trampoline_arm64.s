@@ -258,6 +258,26 @@ notstore:
 	SVC
 	BRK
 notexitif:
+	MOVD	$const_OpSkipUnless, R1
+	CMP	R1, R8
+	BNE	notskip
+	MOVD	ZR, R0		// the result: how many steps it skipped
+	MOVD	0(R23), R1
+	MOVD	8(R23), R2
+	CMP	R2, R1
+	BEQ	save		// equal: on to the next step
+	MOVD	16(R23), R0
+	MOVD	childBlock_trace(R19), R9
+	CBZ	R9, skip
+	TRACE_AT
+	STAMP
+skip:
+	ADD	R0, R22, R22	// past the skipped steps; advance passes this one
+	MOVD	$step__size, R1
+	MUL	R1, R0, R1
+	ADD	R1, R20, R20
+	B	advance
+notskip:
 	MOVD	0(R23), R1	// OpFail, or an operation this trampoline does not know
 	MOVD	ZR, R0
 	// fall through

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -181,7 +183,7 @@ func TestTrampolineFailures(t *testing.T) {
 					{
 						name: "unknown operation",
 						build: func(a *Arena, p *Program) {
-							p.Add("op", "op?(EPROTO)", OpFail+1, []Arg{Imm(unix.EPROTO)})
+							p.Add("op", "op?(EPROTO)", OpSkipUnless+1, []Arg{Imm(unix.EPROTO)})
 						},
 						index: 0, errno: unix.EPROTO, value: func(*Task) int64 { return 0 }, exit: 127, failed: true,
 					},
@@ -386,6 +388,129 @@ func TestTrampolineOverflow(t *testing.T) {
 		}
 		if got := a.Load64(b + WorkerPhase); got != 1 {
 			t.Errorf("phase: got %d, want 1", got)
+		}
+	})
+}
+
+// TestTrampolineSkip: OpSkipUnless goes on where its two values are equal
+// and skips the number of steps it names where they differ, traced or not;
+// its result is how many it skipped, and the flight record leaves the
+// skipped steps out.
+func TestTrampolineSkip(t *testing.T) {
+	forEachCloneSyscall(t, func(t *testing.T) {
+		for _, tc := range trampFlags {
+			for _, traced := range []bool{false, true} {
+				name := tc.name
+				if traced {
+					name += "/traced"
+				}
+				t.Run(name, func(t *testing.T) {
+					a := trampArena(t)
+					out := trampAlloc(t, a, 8*4)
+					root, err := a.CString("/")
+					if err != nil {
+						t.Fatal(err)
+					}
+					p := NewProgram(a)
+					mk, equal, differ := p.NewSlot(), p.NewSlot(), p.NewSlot()
+					p.Add("mkdir", "mkdirat(AT_FDCWD, /)", unix.SYS_MKDIRAT, []Arg{Imm(unix.AT_FDCWD), Imm(root), Imm(0o755)}, Tolerate(unix.EEXIST), SaveTo(mk))
+					p.Add("skip unless EEXIST", "skip_unless(mk, -EEXIST, 1)", OpSkipUnless, []Arg{mk.Value(), Imm(-int64(unix.EEXIST)), Imm(1)})
+					p.Add("store 0", "out[0] = 1", OpStore, []Arg{Imm(out), Imm(1)})
+					p.Add("skip unless 0", "skip_unless(mk, 0, 2)", OpSkipUnless, []Arg{mk.Value(), Imm(0), Imm(2)})
+					p.Add("store 1", "out[1] = 1", OpStore, []Arg{Imm(out + 8), Imm(1)})
+					p.Add("store 2", "out[2] = 1", OpStore, []Arg{Imm(out + 16), Imm(1)})
+					p.Add("store 3", "out[3] = 1", OpStore, []Arg{Imm(out + 24), Imm(1)})
+					p.Add("getpid", "getpid()", unix.SYS_GETPID, nil, SaveTo(equal))
+					p.Add("getpid", "getpid()", unix.SYS_GETPID, nil, SaveTo(differ))
+					if err := p.Verify(); err != nil {
+						t.Fatalf("Verify: %v", err)
+					}
+					if traced {
+						p.EnableTrace()
+					}
+					task, _, err := trampRun(t, p, tc.flags)
+					if err != nil {
+						t.Fatalf("join: got %v, want nil", err)
+					}
+					for i, want := range []uint64{1, 0, 0, 1} {
+						if got := a.Load64(out + uintptr(8*i)); got != want {
+							t.Errorf("out[%d]: got %d, want %d (stores 1 and 2 skipped, 0 and 3 run)", i, got, want)
+						}
+					}
+					if p.Result(equal) == 0 || p.Result(differ) == 0 {
+						t.Errorf("the steps after the skipped ones: results %d, %d, want them run", p.Result(equal), p.Result(differ))
+					}
+					if !traced {
+						return
+					}
+					fr := task.FlightRecord()
+					var got []string
+					for _, s := range fr.Steps {
+						got = append(got, fmt.Sprintf("%s=%d/%d", s.Label, s.Result, s.Skipped))
+					}
+					want := []string{"mkdir=-17/0", "skip unless EEXIST=0/0", "store 0=0/0", "skip unless 0=2/2", "store 3=0/0", "getpid=" +
+						strconv.FormatInt(p.Result(equal), 10) + "/0", "getpid=" + strconv.FormatInt(p.Result(differ), 10) + "/0"}
+					if strings.Join(got, " ") != strings.Join(want, " ") {
+						t.Errorf("flight record: got %q, want %q", got, want)
+					}
+				})
+			}
+		}
+	})
+}
+
+// TestVerifySkips: Verify refuses an OpSkipUnless that could run past the
+// program, that counts at run time, that starts inside another's steps or
+// that saves, and a slot read after the steps that may skip its saving.
+func TestVerifySkips(t *testing.T) {
+	cases := []struct {
+		name  string
+		build func(p *Program, s Slot)
+		want  string
+	}{
+		{"past the end", func(p *Program, s Slot) {
+			p.Add("skip", "skip", OpSkipUnless, []Arg{Imm(0), Imm(1), Imm(2)})
+			p.Add("getpid", "getpid()", unix.SYS_GETPID, nil)
+		}, "skips 2 steps, and 1 follow it"},
+		{"a count from a slot", func(p *Program, s Slot) {
+			p.Add("getpid", "getpid()", unix.SYS_GETPID, nil, SaveTo(s))
+			p.Add("skip", "skip", OpSkipUnless, []Arg{Imm(0), Imm(1), s.Value()})
+			p.Add("getpid", "getpid()", unix.SYS_GETPID, nil)
+		}, "skips a count known only when it runs"},
+		{"nested", func(p *Program, s Slot) {
+			p.Add("skip", "skip", OpSkipUnless, []Arg{Imm(0), Imm(1), Imm(2)})
+			p.Add("skip", "skip", OpSkipUnless, []Arg{Imm(0), Imm(1), Imm(1)})
+			p.Add("getpid", "getpid()", unix.SYS_GETPID, nil)
+		}, "inside the steps step 2 may skip"},
+		{"a saved result", func(p *Program, s Slot) {
+			p.Add("skip", "skip", OpSkipUnless, []Arg{Imm(0), Imm(1), Imm(1)}, SaveTo(s))
+			p.Add("getpid", "getpid()", unix.SYS_GETPID, nil)
+		}, "saves a result"},
+		{"a slot saved only by a skippable step", func(p *Program, s Slot) {
+			p.Add("skip", "skip", OpSkipUnless, []Arg{Imm(0), Imm(1), Imm(1)})
+			p.Add("getpid", "getpid()", unix.SYS_GETPID, nil, SaveTo(s))
+			p.Add("close", "close(s)", unix.SYS_CLOSE, []Arg{s.Value()})
+		}, "reads slot 0 before any step saves it"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := trampArena(t)
+			p := NewProgram(a)
+			c.build(p, p.NewSlot())
+			if err := p.Verify(); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Verify: got %v, want an error saying %q", err, c.want)
+			}
+		})
+	}
+	t.Run("a slot read inside the steps that may skip its saving", func(t *testing.T) {
+		p := NewProgram(trampArena(t))
+		s := p.NewSlot()
+		p.Add("skip", "skip", OpSkipUnless, []Arg{Imm(0), Imm(1), Imm(2)})
+		p.Add("getpid", "getpid()", unix.SYS_GETPID, nil, SaveTo(s))
+		p.Add("close", "close(s)", unix.SYS_CLOSE, []Arg{s.Value()})
+		p.Add("getpid", "getpid()", unix.SYS_GETPID, nil)
+		if err := p.Verify(); err != nil {
+			t.Errorf("Verify: got %v, want nil (the read is skipped with the save)", err)
 		}
 	})
 }

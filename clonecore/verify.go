@@ -13,14 +13,25 @@ import (
 // the arena has room left for what Start adds (the sealed steps, the
 // results, the child's block).
 //
-// It cannot tell whether a step saving a slot runs before one reading it
-// on every path: the program has no branches but OpExitIf, which ends the
-// task, so program order is run order.
+// A slot is saved before a step reads it if a step before it in program
+// order saves it: the only branches are OpExitIf, which ends the task,
+// and OpSkipUnless, which skips forward. So a slot saved by a step an
+// OpSkipUnless may skip counts as saved only up to the end of the steps
+// it may skip, and an OpSkipUnless must skip whole steps of the program,
+// a count known when it is compiled, and not from inside another's.
 func (p *Program) Verify() error {
 	var errs []error
 	saved := make([]bool, p.nslots)
+	windowEnd := -1       // the last step the current OpSkipUnless may skip
+	var windowSaved []int // slots first saved inside that window
 	for i := range p.n {
 		s := p.step(i)
+		if windowEnd >= 0 && i > windowEnd {
+			for _, slot := range windowSaved {
+				saved[slot] = false
+			}
+			windowEnd, windowSaved = -1, nil
+		}
 		// Only a problem needs the step named: not formatted for every
 		// step of a program that has none.
 		where := func() string { return fmt.Sprintf("step %d (%s)", i, p.Call(i)) }
@@ -49,7 +60,25 @@ func (p *Program) Verify() error {
 			if s.save >= int64(p.nslots) {
 				errs = append(errs, fmt.Errorf("%s: saves into slot %d of %d", where(), s.save, p.nslots))
 			} else {
+				if windowEnd >= 0 && !saved[s.save] {
+					windowSaved = append(windowSaved, int(s.save))
+				}
 				saved[s.save] = true
+			}
+		}
+		if s.nr == OpSkipUnless {
+			n := s.args[2]
+			switch {
+			case s.kinds>>(kindBits*2)&kindMask != argImm:
+				errs = append(errs, fmt.Errorf("%s: skips a count known only when it runs", where()))
+			case n == 0 || n >= uint64(p.n-i):
+				errs = append(errs, fmt.Errorf("%s: skips %d steps, and %d follow it", where(), n, p.n-i-1))
+			case windowEnd >= 0:
+				errs = append(errs, fmt.Errorf("%s: inside the steps step %d may skip", where(), windowEnd))
+			case s.save >= 0:
+				errs = append(errs, fmt.Errorf("%s: saves a result; a skip has none to give", where()))
+			default:
+				windowEnd = i + int(n)
 			}
 		}
 		if s.nr == OpStore && s.kinds&kindMask == argImm && !p.arena.contains(uintptr(s.args[0]), 8) {

@@ -189,6 +189,9 @@ type TraceStep struct {
 	Tolerated bool   `json:"tolerated,omitempty"`
 	Failed    bool   `json:"failed,omitempty"`
 	Returned  bool   `json:"returned"`
+	// Skipped is, for a skip_unless, how many steps after it the child
+	// skipped (they are not listed).
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // Report lays the trace out, relative to its first mark.
@@ -232,7 +235,7 @@ func (t *Trace) Report() TraceReport {
 	r.ChildStart = rel(t.flight.Start)
 	for _, s := range t.flight.Steps {
 		step := TraceStep{Index: s.Index, Label: s.Label, Call: s.Call, Start: rel(s.Start), Result: s.Result,
-			Tolerated: s.Tolerated, Failed: s.Failed, Returned: s.End != 0}
+			Tolerated: s.Tolerated, Failed: s.Failed, Returned: s.End != 0, Skipped: s.Skipped}
 		switch {
 		case s.End != 0:
 			step.Duration = s.End - s.Start
@@ -360,6 +363,8 @@ func outcome(s TraceStep) string {
 		return fmt.Sprintf(" = -%s", s.Errno)
 	case s.Failed:
 		return fmt.Sprintf(" = %d (FAILED: not the expected result)", s.Result)
+	case s.Skipped > 0:
+		return fmt.Sprintf(" → skipped the next %d", s.Skipped)
 	case strings.Contains(s.Call, " = fd<"):
 		return fmt.Sprintf(" → %d", s.Result)
 	}
