@@ -66,3 +66,59 @@ func TestCompileCgroupTasks(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileCgroupV1Mount: a cgroup mount on a v1 host is a tmpfs at
+// its destination, opened once; in it each hierarchy's folder is made and
+// opened beneath it (through no symlink), the container's own cgroup of
+// the hierarchy bound there (no cgroup namespace), a name for each
+// controller of a combined hierarchy linked to it, and the tmpfs made
+// read-only last. No path is walked from the rootfs again.
+func TestCompileCgroupV1Mount(t *testing.T) {
+	s := loadSpec(t, "runc-default.json")
+	env := testEnv()
+	env.CgroupPath = "/minirun/c1"
+	env.CgroupHierarchies = []CgroupHierarchy{
+		{Dir: "cpu,cpuacct", FSType: "cgroup", Options: "cpu,cpuacct"},
+		{Dir: "memory", FSType: "cgroup", Options: "memory"},
+	}
+	plan, err := Compile(s, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plan.Free()
+	calls, labels := plan.Program.Steps()
+	var got []string
+	for i, c := range calls {
+		if strings.HasPrefix(labels[i], "mounts[6]") {
+			got = append(got, c)
+		}
+	}
+	text := strings.Join(got, "\n")
+	for _, want := range []string{
+		`fsopen("tmpfs", FSOPEN_CLOEXEC) = fd<tmpfs>`,
+		`openat2(fd<rootfs>, "sys/fs/cgroup", {flags=O_DIRECTORY|O_CLOEXEC|O_PATH, mode=0, resolve=RESOLVE_IN_ROOT}, 24) = fd<sys/fs/cgroup>`,
+		`mkdirat(fd<sys/fs/cgroup>, "cpu,cpuacct", 0755)`,
+		`openat2(fd<sys/fs/cgroup>, "cpu,cpuacct", {flags=O_DIRECTORY|O_CLOEXEC|O_PATH, mode=0, resolve=RESOLVE_NO_MAGICLINKS|RESOLVE_NO_SYMLINKS|RESOLVE_BENEATH}, 24) = fd<sys/fs/cgroup/cpu,cpuacct>`,
+		`open_tree(AT_FDCWD, "/sys/fs/cgroup/cpu,cpuacct/minirun/c1", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) = fd<tree>`,
+		`symlinkat("cpu,cpuacct", fd<sys/fs/cgroup>, "cpu")`,
+		`symlinkat("cpu,cpuacct", fd<sys/fs/cgroup>, "cpuacct")`,
+		`mkdirat(fd<sys/fs/cgroup>, "memory", 0755)`,
+		`open_tree(AT_FDCWD, "/sys/fs/cgroup/memory/minirun/c1", OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE) = fd<tree>`,
+		`mount_setattr(fd<sys/fs/cgroup>, "", AT_EMPTY_PATH, {attr_set=MOUNT_ATTR_RDONLY, attr_clr=0}, 32)`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("mounts[6]: no step %s in:\n%s", want, text)
+		}
+	}
+	// The rootfs is walked to the destination once, for the tmpfs, and
+	// opened at it once more, after the tmpfs is on it.
+	if n := strings.Count(text, "mkdirat(fd<rootfs>"); n != 1 {
+		t.Errorf("mounts[6]: %d mkdirat from the rootfs, want 1 (sys, for the tmpfs):\n%s", n, text)
+	}
+	if n := strings.Count(text, `openat2(fd<rootfs>, "sys/fs/cgroup"`); n != 2 {
+		t.Errorf("mounts[6]: %d opens of sys/fs/cgroup from the rootfs, want 2 (before the tmpfs and after):\n%s", n, text)
+	}
+	if last := got[len(got)-1]; last != "close(fd<sys/fs/cgroup>)" {
+		t.Errorf("mounts[6]: last step %q, want the tmpfs's fd closed", last)
+	}
+}

@@ -140,6 +140,16 @@ func (b *builder) openTarget(label string, r rootDirs, rel string, file bool, re
 	return s
 }
 
+// subdir makes folder name in the folder dir (an O_PATH fd of a tmpfs the
+// child made itself) and opens it, beneath dir and through no symlink.
+func (b *builder) subdir(label string, dir clonecore.Slot, name string) clonecore.Slot {
+	b.mkdirat(label, b.slotFD(dir), name, 0o755)
+	s := b.newFD(strings.TrimSuffix(strings.TrimPrefix(b.names[dir], "fd<"), ">") + "/" + name)
+	b.openat2(label, b.slotFD(dir), name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0,
+		unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS, s)
+	return s
+}
+
 // target creates a mount's destination inside the rootfs — a directory, or
 // an empty file when a file is bind-mounted — and returns the slot of an
 // O_PATH fd of it for move_mount.
@@ -393,8 +403,7 @@ func (c *compiler) cgroupMount(label string, r rootDirs, m rspec.Mount, o mountP
 	// bindOwn binds the container's own cgroup in the hierarchy mounted
 	// at /sys/fs/cgroup/dir onto dest: without a cgroup namespace, what a
 	// new mount of the hierarchy would show from the container's cgroup.
-	bindOwn := func(dir, dest string) {
-		tgt := c.b.target(label, r, dest, false)
+	bindOwn := func(dir string, tgt clonecore.Slot) {
 		c.b.bindMount(label, path.Join("/sys/fs/cgroup", dir, c.env.CgroupPath), tgt, mountPlan{bind: true, recursive: true,
 			attrSet: o.attrSet | hidden, recSet: o.recSet})
 		c.b.close(label, c.b.slotFD(tgt))
@@ -412,7 +421,7 @@ func (c *compiler) cgroupMount(label string, r rootDirs, m rspec.Mount, o mountP
 		return
 	case c.env.CgroupUnified || len(c.env.CgroupHierarchies) == 0:
 		if !newNS {
-			bindOwn("", m.Destination)
+			bindOwn("", c.b.target(label, r, m.Destination, false))
 			return
 		}
 		tgt := c.b.target(label, r, m.Destination, false)
@@ -423,16 +432,19 @@ func (c *compiler) cgroupMount(label string, r rootDirs, m rspec.Mount, o mountP
 	tgt := c.b.target(label, r, m.Destination, false)
 	c.b.fsMount(label, "tmpfs", "tmpfs", tgt, mountPlan{attrSet: (o.attrSet &^ unix.MOUNT_ATTR_RDONLY) | hidden, data: []string{"mode=755"}})
 	c.b.close(label, c.b.slotFD(tgt))
+	// The tmpfs just made, opened once: each hierarchy's folder is made
+	// and opened in it (nothing else can be there yet), not walked to
+	// from the rootfs again.
+	top := c.b.openTarget(label, r, strings.TrimPrefix(m.Destination, "/"), false)
 	have := map[string]bool{}
 	for _, h := range c.env.CgroupHierarchies {
 		have[h.Dir] = true
 	}
 	for _, h := range c.env.CgroupHierarchies {
-		dest := path.Join(m.Destination, h.Dir)
+		sub := c.b.subdir(label, top, h.Dir)
 		if !newNS {
-			bindOwn(h.Dir, dest)
+			bindOwn(h.Dir, sub)
 		} else {
-			sub := c.b.target(label, r, dest, false)
 			ho := mountPlan{attrSet: o.attrSet | hidden}
 			if h.Options != "" {
 				ho.data = []string{h.Options}
@@ -443,20 +455,17 @@ func (c *compiler) cgroupMount(label string, r rootDirs, m rspec.Mount, o mountP
 		// A hierarchy of several controllers ("cpu,cpuacct") is also
 		// reachable by each controller's name, as on the host.
 		if strings.Contains(h.Dir, ",") {
-			top := c.b.target(label, r, m.Destination, false)
 			for _, ctl := range strings.Split(h.Dir, ",") {
 				if !have[ctl] {
 					c.symlink(label+": "+ctl+" is "+h.Dir, h.Dir, top, ctl)
 				}
 			}
-			c.b.close(label, c.b.slotFD(top))
 		}
 	}
 	if o.attrSet&unix.MOUNT_ATTR_RDONLY != 0 {
 		// The tmpfs was writable so the hierarchies' directories could be
 		// made in it; now make it read-only like the rest.
-		top := c.b.target(label, r, m.Destination, false)
 		c.b.mountSetattr(label, c.b.slotFD(top), "", unix.AT_EMPTY_PATH, unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
-		c.b.close(label, c.b.slotFD(top))
 	}
+	c.b.close(label, c.b.slotFD(top))
 }
