@@ -313,6 +313,16 @@ var policyIndex = sync.OnceValue(func() map[string]Rule {
 	return m
 })
 
+// Warm builds the tables a validation reads — the policy, its index and
+// each field's effective rule, the tree of the spec's fields — which are
+// otherwise built by the first Validate. A command that will validate a
+// config calls it in a goroutine of its own as it starts, so that they are
+// built alongside its command line's parse rather than after it.
+func Warm() {
+	effectiveIndex()
+	specTree()
+}
+
 // Policy returns the rule of every field, in the order of runtime-spec's
 // types.
 func Policy() []Rule { return slices.Clone(policy()) }
