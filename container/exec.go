@@ -3,7 +3,6 @@ package container
 import (
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +28,9 @@ type ExecOptions struct {
 	ConsoleSocket, PidfdSocket string
 	// PreserveFDs passes fds 3 … 3+PreserveFDs-1 to the process.
 	PreserveFDs int
+	// Signals is the caller's catch of the forwarded signals, as in
+	// Options.
+	Signals *Signals
 }
 
 // Exec starts process p in running container id: it joins every namespace
@@ -55,9 +57,10 @@ func (rt *Runtime) Exec(id string, p *rspec.Process, o ExecOptions) (int, error)
 	}
 	var sigs chan os.Signal
 	if !o.Detach {
-		sigs = make(chan os.Signal, 16)
-		signal.Notify(sigs, ForwardedSignals...)
-		defer signal.Stop(sigs)
+		s := signalsFor(o.Signals)
+		defer s.release()
+		s.ready(nil)
+		sigs = s.C
 	}
 	j, err := startJoined(r, p, joinOptions{Field: "exec", Detach: o.Detach, PreserveFDs: listenFDs(o.PreserveFDs),
 		ConsoleSize: p.ConsoleSize, Container: true, Debug: rt.Debug,

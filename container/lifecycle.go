@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"time"
 
@@ -66,6 +65,10 @@ type Options struct {
 	Detach bool
 	// Trace, when set, records the start's timeline (run --trace).
 	Trace *Trace
+	// Signals, when set, is the caller's catch of the forwarded signals
+	// (CatchSignals), which the call uses and leaves in place; without
+	// it the call makes a catch of its own and undoes it.
+	Signals *Signals
 }
 
 // status is the container's state now, from its record and its process:
@@ -204,15 +207,17 @@ func listenFDs(preserve int) int {
 // minirun (SIGINT, SIGTERM, …) before Create returns is such a failure
 // (*InterruptedError), as it is during run's setup.
 func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
+	// Caught before anything is made (Signals): a signal during the
+	// setup ends it with nothing left.
+	sigs := signalsFor(o.Signals)
+	defer sigs.release()
 	cg, err := rt.check(b, id, o, true, false)
 	if err != nil {
 		return err
 	}
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, ForwardedSignals...)
-	defer signal.Stop(sigs)
 	compiled := startCompile(b, id, o, true, false, cg)
 	defer compiled.discard()
+	sigs.ready(o.Trace)
 	// The plan's arena is the waiting process's memory: once the process
 	// is cloned it is never freed here, and goes when that process execs
 	// or exits.
@@ -270,7 +275,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 		plan.Free()
 		return undo(err)
 	}
-	watched := watchSetup(s, sigs)
+	watched := watchSetup(s, sigs.C)
 	err = s.start()
 	<-watched
 	if sig := s.interruption(); err == nil && sig != nil {
@@ -291,7 +296,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 	}
 	// A signal that came while create handed out the pid file, pty and
 	// pidfd still ends it: the client was told nothing yet.
-	if sig := pendingSignal(sigs); sig != nil {
+	if sig := pendingSignal(sigs.C); sig != nil {
 		s.fail(nil)
 		netDone(false)
 		if o.PidFile != "" {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/minirun/minirun/childprog"
-	"github.com/minirun/minirun/clonecore"
 	"github.com/minirun/minirun/specs"
 	"github.com/minirun/minirun/statedir"
 )
@@ -49,20 +47,18 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	if id == "" {
 		id = fmt.Sprintf("run-%d-%06x", os.Getpid(), time.Now().UnixNano()&0xffffff)
 	}
-	// Catch the forwarded signals from now on, so that a ^C during setup
-	// ends it cleanly rather than killing minirun half-way.
-	sigs := make(chan os.Signal, 16)
-	notified := notifyAlongside(sigs, o.Trace)
-	defer func() {
-		notified.wait(nil)
-		signal.Stop(sigs)
-	}()
+	// The forwarded signals are caught before anything is made, so that a
+	// ^C during the setup ends it cleanly rather than killing minirun
+	// half-way (Signals).
+	sigs := signalsFor(o.Signals)
+	defer sigs.release()
 	cg, err := rt.check(b, id, o, false, !o.Detach)
 	if err != nil {
 		return 0, err
 	}
 	compiled := startCompile(b, id, o, false, !o.Detach, cg)
 	defer compiled.discard()
+	sigs.ready(o.Trace)
 	o.Trace.Mark("state: make the container's folder and record")
 	c, err := rt.Dir.Create(id)
 	if err != nil {
@@ -83,7 +79,6 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	}
 	rt.reportSkipped(plan)
 	defer plan.Free()
-	notified.wait(o.Trace)
 	o.Trace.Mark("setup: pipes and files for the child")
 	work := parentWork{
 		Trace:       o.Trace,
@@ -107,7 +102,7 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	if err != nil {
 		return undo(err)
 	}
-	p, err := start(plan, work, sigs)
+	p, err := start(plan, work, sigs.C)
 	if nerr := netDone(err == nil); nerr != nil {
 		err = errors.Join(err, nerr)
 	}
@@ -151,7 +146,7 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 		return 0, nil
 	}
 	o.Trace.Mark("wait for the process to end")
-	code, err := attachProcess(p, sigs)
+	code, err := attachProcess(p, sigs.C)
 	o.Trace.Mark("delete the container")
 	if derr := rt.Delete(id, true); derr != nil {
 		rt.warn("%v", derr)
@@ -172,35 +167,6 @@ func writePidFileIf(path string, pid int) error {
 		return nil
 	}
 	return writePidFile(path, pid)
-}
-
-// notifying is signal.Notify for the forwarded signals, done by another
-// goroutine alongside a start's checks and compile: the runtime sets each
-// signal up with a round trip to a thread of its own, 0.26 ms for these
-// seven on the project's machine, spent waiting.
-type notifying struct {
-	done       chan struct{}
-	start, end int64 // for a trace
-}
-
-func notifyAlongside(sigs chan os.Signal, tr *Trace) *notifying {
-	n := &notifying{done: make(chan struct{})}
-	traced := tr != nil
-	go func() {
-		defer close(n.done)
-		if traced {
-			n.start = clonecore.Now()
-			defer func() { n.end = clonecore.Now() }()
-		}
-		signal.Notify(sigs, ForwardedSignals...)
-	}()
-	return n
-}
-
-// wait returns once the signals are caught.
-func (n *notifying) wait(tr *Trace) {
-	<-n.done
-	tr.alongside("catch the forwarded signals (signal.Notify)", n.start, n.end)
 }
 
 // attachProcess forwards signals to the process, relays its pty, and
