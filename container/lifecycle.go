@@ -66,7 +66,7 @@ type Options struct {
 	// Trace, when set, records the start's timeline (run --trace).
 	Trace *Trace
 	// Signals, when set, is the caller's catch of the forwarded signals
-	// (CatchSignals), which the call uses and leaves in place; without
+	// (KeptSignals), which the call starts and leaves in place; without
 	// it the call makes a catch of its own and undoes it.
 	Signals *Signals
 }
@@ -217,6 +217,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 	}
 	compiled := startCompile(b, id, o, true, false, cg)
 	defer compiled.discard()
+	sigs.catch()
 	sigs.ready(o.Trace)
 	// The plan's arena is the waiting process's memory: once the process
 	// is cloned it is never freed here, and goes when that process execs

@@ -58,6 +58,7 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	}
 	compiled := startCompile(b, id, o, false, !o.Detach, cg)
 	defer compiled.discard()
+	sigs.catch()
 	sigs.ready(o.Trace)
 	o.Trace.Mark("state: make the container's folder and record")
 	c, err := rt.Dir.Create(id)

@@ -98,12 +98,10 @@ func protect() error {
 // where "--" stood (urfave/cli drops it).
 var cliArgs []string
 
-// catchSignals starts catching the forwarded signals for run, create and
-// exec, as their action starts: alongside their work, and never undone,
-// since minirun exits once they return (container.Signals). Started
-// before the command line's parse instead, it slowed the start down
-// (0.3 ms): the Go runtime's signal thread then competes with it.
-func catchSignals() *container.Signals { return container.CatchSignals() }
+// catchSignals is the catch of the forwarded signals for run, create and
+// exec: started by the call when it suits it, and never undone, since
+// minirun exits once the call returns (container.Signals).
+func catchSignals() *container.Signals { return container.KeptSignals() }
 
 func run(args []string) int {
 	cliArgs = args
