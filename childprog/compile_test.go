@@ -384,3 +384,67 @@ func BenchmarkCompileMounts(b *testing.B) {
 		p.Free()
 	}
 }
+
+// TestCompileNetNSByParent: with CompileEnv.NetNS the clone makes no
+// network namespace; the child's first namespace step enters the one the
+// parent made, through the fd at Plan.NetNSFD. Where a user namespace is
+// made or joined, which must own the network namespace, the clone makes it
+// as before.
+func TestCompileNetNSByParent(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		userNS   bool
+		byParent bool
+	}{
+		{"no user namespace", false, true},
+		{"a new user namespace", true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := loadSpec(t, "runc-default.json")
+			if c.userNS {
+				s.Linux.Namespaces = append(s.Linux.Namespaces, rspec.LinuxNamespace{Type: rspec.UserNamespace})
+				s.Linux.UIDMappings = []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+				s.Linux.GIDMappings = []rspec.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+			}
+			env := testEnv()
+			env.NetNS = true
+			plan, err := Compile(s, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer plan.Free()
+			calls, labels := plan.Program.Steps()
+			setns := -1
+			for i, call := range calls {
+				if call == "setns(fd<the new network namespace>, CLONE_NEWNET)" {
+					setns = i
+				}
+			}
+			if got := plan.Flags&clonecore.NEWNET != 0; got == c.byParent {
+				t.Errorf("clone flags %s: CLONE_NEWNET %v, want %v", plan.Flags, got, !c.byParent)
+			}
+			if !c.byParent {
+				if setns >= 0 || plan.NetNSFD != 0 {
+					t.Errorf("setns at step %d, NetNSFD %#x: want neither", setns, plan.NetNSFD)
+				}
+				return
+			}
+			if setns < 0 || plan.NetNSFD == 0 {
+				t.Fatalf("setns at step %d, NetNSFD %#x: want a setns of the parent's namespace and its word:\n%s", setns, plan.NetNSFD, plan.Explain())
+			}
+			if !strings.HasPrefix(labels[setns], "linux.namespaces[1]: network: a new one, made by minirun") {
+				t.Errorf("setns's label %q: want it to name linux.namespaces[1] and who made it", labels[setns])
+			}
+			for i := 0; i < setns; i++ {
+				if !strings.HasPrefix(labels[i], "minirun: ") && !strings.HasPrefix(labels[i], "linux.cgroupsPath") {
+					t.Errorf("step %d %q before the setns: want only the lifeline and the cgroup joins", i, calls[i])
+				}
+			}
+			for _, call := range calls {
+				if strings.Contains(call, "unshare(") && strings.Contains(call, "CLONE_NEWNET") {
+					t.Errorf("%s: the child makes a network namespace too", call)
+				}
+			}
+		})
+	}
+}

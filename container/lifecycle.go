@@ -66,8 +66,8 @@ type Options struct {
 	// Trace, when set, records the start's timeline (run --trace).
 	Trace *Trace
 	// Signals, when set, is the caller's catch of the forwarded signals
-	// (KeptSignals), which the call starts and leaves in place; without
-	// it the call makes a catch of its own and undoes it.
+	// (CatchSignals), which the call waits for and leaves in place;
+	// without it the call makes a catch of its own and undoes it.
 	Signals *Signals
 }
 
@@ -181,6 +181,7 @@ func compileChecked(b *specs.Bundle, id string, o Options, gate, die bool, cg *c
 		env.SessionKeyring = "_ses." + id
 	}
 	env.CloseFDs = 1 // the state folder's lock
+	env.NetNS = netNSByParent(b.Spec)
 	env.CgroupTasks = cg.tasks()
 	if cg != nil {
 		env.CgroupPath = cg.path
@@ -211,14 +212,15 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 	// setup ends it with nothing left.
 	sigs := signalsFor(o.Signals)
 	defer sigs.release()
+	sigs.ready(o.Trace)
 	cg, err := rt.check(b, id, o, true, false)
 	if err != nil {
 		return err
 	}
 	compiled := startCompile(b, id, o, true, false, cg)
 	defer compiled.discard()
-	sigs.catch()
-	sigs.ready(o.Trace)
+	net := makeNetNS(b.Spec)
+	defer net.release()
 	// The plan's arena is the waiting process's memory: once the process
 	// is cloned it is never freed here, and goes when that process execs
 	// or exits.
@@ -254,6 +256,7 @@ func (rt *Runtime) Create(id string, b *specs.Bundle, o Options) error {
 	rt.reportSkipped(plan)
 	work := parentWork{
 		Trace:       o.Trace,
+		NetNS:       net,
 		Close:       []*os.File{c.LockFile()},
 		Gate:        fifo,
 		ConsoleSize: b.Spec.Process.ConsoleSize,

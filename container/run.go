@@ -52,14 +52,15 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	// half-way (Signals).
 	sigs := signalsFor(o.Signals)
 	defer sigs.release()
+	sigs.ready(o.Trace)
 	cg, err := rt.check(b, id, o, false, !o.Detach)
 	if err != nil {
 		return 0, err
 	}
 	compiled := startCompile(b, id, o, false, !o.Detach, cg)
 	defer compiled.discard()
-	sigs.catch()
-	sigs.ready(o.Trace)
+	net := makeNetNS(b.Spec)
+	defer net.release()
 	o.Trace.Mark("state: make the container's folder and record")
 	c, err := rt.Dir.Create(id)
 	if err != nil {
@@ -83,6 +84,7 @@ func (rt *Runtime) Run(id string, b *specs.Bundle, o Options) (int, error) {
 	o.Trace.Mark("setup: pipes and files for the child")
 	work := parentWork{
 		Trace:       o.Trace,
+		NetNS:       net,
 		Close:       []*os.File{c.LockFile()},
 		ConsoleSize: b.Spec.Process.ConsoleSize,
 		Cgroup:      join.into,

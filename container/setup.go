@@ -85,6 +85,9 @@ type parentWork struct {
 	// CgroupTasks are the tasks files of the cgroup v1 hierarchies the
 	// child joins by itself (as many as the plan was compiled for).
 	CgroupTasks []*os.File
+	// NetNS is the network namespace minirun made for the child to
+	// enter, when the plan has it enter one (childprog.Plan.NetNSFD).
+	NetNS *madeNetNS
 }
 
 // newSetup opens what the child will need before it is cloned: the notify
@@ -140,6 +143,18 @@ func newSetup(plan *childprog.Plan, work parentWork) (*setup, error) {
 		s.files = append(s.files, f)
 		// The pollfd's first field, an int32, is the fd.
 		plan.Arena.Store32(plan.ParentPidfd, uint32(fd))
+	}
+	if plan.NetNSFD != 0 {
+		if work.NetNS == nil {
+			s.close()
+			return nil, fmt.Errorf("the plan enters a network namespace minirun makes, and none was made")
+		}
+		f, err := work.NetNS.file(work.Trace)
+		if err != nil {
+			s.close()
+			return nil, err
+		}
+		plan.Arena.Store32(plan.NetNSFD, uint32(f.Fd()))
 	}
 	for i, j := range plan.Joins {
 		f, err := namespaces.Open(j)

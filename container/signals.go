@@ -14,13 +14,13 @@ import (
 //
 // Catching is slow: signal.Notify makes a round trip to a thread the Go
 // runtime keeps for it, per signal, and undoing it (signal.Stop) as many
-// again: 0.3-0.5 ms each way on the project's machine, spent waiting. So
-// Run and Create start the catch in a goroutine of its own just after the
-// compile's (the newest goroutine runs first when they wait, and the
-// compile fills its round trips), and wait for it only before they make
-// anything. A command that exits once the call returns (minirun run,
-// create, exec) hands in Options.Signals a catch it keeps (KeptSignals):
-// it is never undone, as the process ends. Without one, the call makes a
+// again, each a wake-up of another thread: 0.3-0.5 ms each way on the
+// project's machine with its CPUs free, twice that while the compile and
+// the network namespace are being made beside it. So Run, Create and Exec
+// wait for the catch before they do anything else, and a command that
+// exits once the call returns (minirun run, create, exec) starts it as it
+// starts itself (CatchSignals), while its command line is parsed, and
+// never undoes it, as the process ends. Without one, the call makes a
 // catch of its own and undoes it before it returns.
 type Signals struct {
 	C          chan os.Signal
@@ -30,9 +30,14 @@ type Signals struct {
 	own        bool  // made by the call that uses it, and undone by it
 }
 
-// KeptSignals is a catch for Options.Signals that the call starts and
-// leaves in place when it returns: for a caller that exits then.
-func KeptSignals() *Signals { return newSignals(false) }
+// CatchSignals starts catching the forwarded signals now, in a goroutine
+// of its own, for Options.Signals: the call waits for it, and leaves it
+// in place when it returns, for a caller that exits then.
+func CatchSignals() *Signals {
+	s := newSignals(false)
+	s.catch()
+	return s
+}
 
 func newSignals(own bool) *Signals {
 	return &Signals{C: make(chan os.Signal, 16), done: make(chan struct{}), own: own}

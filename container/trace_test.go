@@ -109,8 +109,9 @@ func TestRunTrace(t *testing.T) {
 	if next < len(want) {
 		t.Errorf("minirun's phases: %q not found (in order) in %q", want[next], phaseNames(r.Minirun))
 	}
-	// What another goroutine did alongside: the compile and the signals'
-	// setup, within the phases before the clone.
+	// What other goroutines did alongside: the compile, the signals'
+	// setup and (as root, with no user namespace) the network namespace,
+	// within the phases before the clone.
 	var clone int64
 	for _, p := range r.Minirun {
 		if strings.HasPrefix(p.What, "clone3") {
@@ -118,9 +119,13 @@ func TestRunTrace(t *testing.T) {
 		}
 	}
 	got := phaseNames(r.Concurrent)
-	if len(got) != 2 || !slices.Contains(got, "compile the child program") ||
-		!slices.Contains(got, "catch the forwarded signals (signal.Notify)") {
-		t.Errorf("concurrent phases: got %q, want the compile and signal.Notify", got)
+	wantC := []string{"catch the forwarded signals (signal.Notify)", "compile the child program"}
+	if netNSByParent(tb.Spec) {
+		wantC = append(wantC, "make the network namespace (unshare, on a thread of its own)")
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, wantC) {
+		t.Errorf("concurrent phases: got %q, want %q", got, wantC)
 	}
 	for _, p := range r.Concurrent {
 		if p.Start <= 0 || p.Duration < 0 || p.Start+p.Duration > clone {

@@ -44,7 +44,7 @@ first instruction to the process waiting for start, as run --trace does
 // createOptions reads the flags create and run share.
 func createOptions(c *cli.Context) (container.Options, error) {
 	o := container.Options{
-		Signals:       catchSignals(),
+		Signals:       caught,
 		PidFile:       c.String("pid-file"),
 		ConsoleSocket: c.String("console-socket"),
 		PidfdSocket:   c.String("pidfd-socket"),

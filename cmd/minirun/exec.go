@@ -58,7 +58,7 @@ func execAction(c *cli.Context) error {
 		return err
 	}
 	o := container.ExecOptions{
-		Signals:       catchSignals(),
+		Signals:       caught,
 		Detach:        c.Bool("detach"),
 		PidFile:       c.String("pid-file"),
 		ConsoleSocket: c.String("console-socket"),
