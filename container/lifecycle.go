@@ -660,7 +660,10 @@ func (rt *Runtime) stop(r *statedir.Record) error {
 	if err != nil {
 		return err
 	}
-	if r.Pid != 0 && statedir.Check(r.Pid, r.PidStart) != statedir.Gone {
+	// A process that has exited (a zombie, or on its way out) needs no
+	// signal: whatever it left in its cgroup goes with the cgroup below,
+	// and the kernel ends the rest of a PID namespace whose init exited.
+	if r.Pid != 0 && statedir.Check(r.Pid, r.PidStart) == statedir.Alive {
 		rt.killAll(r, unix.SIGKILL)
 		thawForKill(r)
 		// Wait until it has exited (a zombie is gone enough: reaping it is
