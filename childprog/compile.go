@@ -520,13 +520,14 @@ func (c *compiler) lifeline() {
 func (c *compiler) enterNetNS() {
 	w := c.b.word()
 	c.plan.NetNSFD = w
-	label := "linux.namespaces: network: a new one, made by minirun on a thread of its own while it made the cgroups (unshare), entered here"
+	field := "linux.namespaces"
 	for i, n := range c.s.Linux.Namespaces {
 		if n.Type == rspec.NetworkNamespace {
-			label = fmt.Sprintf("linux.namespaces[%d]: network: a new one, made by minirun on a thread of its own while it made the cgroups (unshare), entered here", i)
+			field = fmt.Sprintf("linux.namespaces[%d]", i)
 			break
 		}
 	}
+	label := field + ": network: a new one, made by minirun on a thread of its own while it made the cgroups (unshare), entered here"
 	f := wordFD(w, "fd<the new network namespace>")
 	c.b.call(label, unix.SYS_SETNS, "setns", []string{f.name, "CLONE_NEWNET"}, []clonecore.Arg{f.arg, clonecore.Imm(unix.CLONE_NEWNET)})
 }

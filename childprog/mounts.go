@@ -100,10 +100,7 @@ type rootDirs struct {
 // resolve adds RESOLVE_* flags to every open (RESOLVE_NO_SYMLINKS for a
 // destination that must be a folder of its own).
 func (b *builder) mkdirAll(label string, r rootDirs, rel string, resolve ...uint64) clonecore.Slot {
-	how := uint64(unix.RESOLVE_IN_ROOT)
-	for _, f := range resolve {
-		how |= f
-	}
+	how := inRoot(resolve)
 	dir := r.root
 	parts := strings.Split(rel, "/")
 	var last clonecore.Slot = clonecore.NoSlot
@@ -127,24 +124,39 @@ func (b *builder) mkdirAll(label string, r rootDirs, rel string, resolve ...uint
 // (inImage), inside the rootfs, and returns the slot of the O_PATH fd, as
 // target does after making it.
 func (b *builder) openTarget(label string, r rootDirs, rel string, file bool, resolve ...uint64) clonecore.Slot {
-	how := uint64(unix.RESOLVE_IN_ROOT)
-	for _, f := range resolve {
-		how |= f
-	}
 	flags := uint64(unix.O_PATH | unix.O_CLOEXEC)
 	if !file {
 		flags |= unix.O_DIRECTORY
 	}
 	s := b.newFD(rel)
-	b.openat2(label, r.root, rel, flags, 0, how, s)
+	b.openat2(label, r.root, rel, flags, 0, inRoot(resolve), s)
 	return s
 }
 
-// subdir makes folder name in the folder dir (an O_PATH fd of a tmpfs the
-// child made itself) and opens it, beneath dir and through no symlink.
-func (b *builder) subdir(label string, dir clonecore.Slot, name string) clonecore.Slot {
+// inRoot is RESOLVE_IN_ROOT with the RESOLVE_* flags given.
+func inRoot(resolve []uint64) uint64 {
+	how := uint64(unix.RESOLVE_IN_ROOT)
+	for _, f := range resolve {
+		how |= f
+	}
+	return how
+}
+
+// destination is the fd of a mount's destination: opened at once where
+// the image has it (there, inImage), made first otherwise (target).
+func (b *builder) destination(label string, r rootDirs, dest, rel string, there, file bool, resolve ...uint64) clonecore.Slot {
+	if there {
+		return b.openTarget(label, r, rel, file, resolve...)
+	}
+	return b.target(label, r, dest, file, resolve...)
+}
+
+// subdir makes folder name in the folder dir, rel inside the rootfs (an
+// O_PATH fd of a tmpfs the child made itself), and opens it, beneath dir
+// and through no symlink.
+func (b *builder) subdir(label string, dir clonecore.Slot, rel, name string) clonecore.Slot {
 	b.mkdirat(label, b.slotFD(dir), name, 0o755)
-	s := b.newFD(strings.TrimSuffix(strings.TrimPrefix(b.names[dir], "fd<"), ">") + "/" + name)
+	s := b.newFD(rel + "/" + name)
 	b.openat2(label, b.slotFD(dir), name, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0,
 		unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS, s)
 	return s
@@ -345,12 +357,7 @@ func (c *compiler) mounts(r rootDirs) {
 		if (typ == "proc" || typ == "sysfs") && !o.bind {
 			// The same in the child, should the image change in between:
 			// no symlink on the way.
-			var tgt clonecore.Slot
-			if there {
-				tgt = c.b.openTarget(label, r, rel, false, unix.RESOLVE_NO_SYMLINKS)
-			} else {
-				tgt = c.b.target(label, r, m.Destination, false, unix.RESOLVE_NO_SYMLINKS)
-			}
+			tgt := c.b.destination(label, r, m.Destination, rel, there, false, unix.RESOLVE_NO_SYMLINKS)
 			c.b.fsMount(label, typ, m.Source, tgt, o)
 			c.b.close(label, c.b.slotFD(tgt))
 			continue
@@ -363,12 +370,7 @@ func (c *compiler) mounts(r rootDirs) {
 		if o.bind {
 			file = c.env.IsFile(source)
 		}
-		var tgt clonecore.Slot
-		if there {
-			tgt = c.b.openTarget(label, r, rel, file)
-		} else {
-			tgt = c.b.target(label, r, m.Destination, file)
-		}
+		tgt := c.b.destination(label, r, m.Destination, rel, there, file)
 		switch {
 		case o.bind && (o.idmap || len(m.UIDMappings) > 0):
 			c.idmappedMount(i, label, source, tgt, m, o)
@@ -435,13 +437,14 @@ func (c *compiler) cgroupMount(label string, r rootDirs, m rspec.Mount, o mountP
 	// The tmpfs just made, opened once: each hierarchy's folder is made
 	// and opened in it (nothing else can be there yet), not walked to
 	// from the rootfs again.
-	top := c.b.openTarget(label, r, strings.TrimPrefix(m.Destination, "/"), false)
+	topRel := strings.TrimPrefix(m.Destination, "/")
+	top := c.b.openTarget(label, r, topRel, false)
 	have := map[string]bool{}
 	for _, h := range c.env.CgroupHierarchies {
 		have[h.Dir] = true
 	}
 	for _, h := range c.env.CgroupHierarchies {
-		sub := c.b.subdir(label, top, h.Dir)
+		sub := c.b.subdir(label, top, topRel, h.Dir)
 		if !newNS {
 			bindOwn(h.Dir, sub)
 		} else {

@@ -66,8 +66,10 @@ func (p *Program) step(i int) *step { return &p.chunks[i/chunkSteps].steps[i%chu
 // label is step i's label.
 func (p *Program) label(i int) *string { return &p.chunks[i/chunkSteps].labels[i%chunkSteps] }
 
-// call is step i's explain line.
-func (p *Program) call(i int) *string { return &p.chunks[i/chunkSteps].explain[i%chunkSteps] }
+// explained is the explain text stored for step i: its whole line, or for
+// a step AddFunc added, what Annotate appended to the rendered line (Call
+// puts them together).
+func (p *Program) explained(i int) *string { return &p.chunks[i/chunkSteps].explain[i%chunkSteps] }
 
 type step struct {
 	nr       uint64    // syscall number, or OpStore/OpExitIf/OpFail/OpSkipUnless
@@ -190,9 +192,9 @@ func (p *Program) Call(i int) string {
 		return ""
 	}
 	if r := p.chunks[i/chunkSteps].render[i%chunkSteps]; r != nil {
-		return r() + *p.call(i)
+		return r() + *p.explained(i)
 	}
-	return *p.call(i)
+	return *p.explained(i)
 }
 
 // Add appends a step: syscall nr with up to six arguments. label names the
@@ -255,7 +257,7 @@ func (p *Program) SkippedBy(i int) int {
 // name of the fd it returns, say).
 func (p *Program) Annotate(suffix string) {
 	if p.n > 0 {
-		*p.call(p.n - 1) += suffix
+		*p.explained(p.n - 1) += suffix
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 
@@ -111,11 +110,14 @@ func run(args []string) int {
 	// made on the other CPU while the command line is parsed (0.4 and
 	// 0.2-0.3 ms of a start otherwise). An argument that only looks like
 	// the command costs a goroutine.
-	if slices.ContainsFunc(args[1:], func(a string) bool { return a == "run" || a == "create" || a == "exec" }) {
-		caught = container.CatchSignals()
-	}
-	if slices.ContainsFunc(args[1:], func(a string) bool { return a == "run" || a == "create" }) {
-		go specs.Warm()
+	for _, a := range args[1:] {
+		if a == "run" || a == "create" || a == "exec" {
+			caught = container.CatchSignals()
+			if a != "exec" {
+				go specs.Warm()
+			}
+			break
+		}
 	}
 	err := newApp().Run(args)
 	if err == nil {
